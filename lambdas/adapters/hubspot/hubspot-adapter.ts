@@ -1,0 +1,322 @@
+/**
+ * HubSpot through the official client's CRM modules only. Loading `@hubspot/api-client` whole
+ * costs ~400 ms (it does not tree-shake); the contacts, companies, emails and notes modules are
+ * all the gateway uses. Each call gets a fresh, cheap configuration carrying the current token
+ * and a transport bound to the request's deadline, so the gateway, not the client, owns
+ * retries and timeouts (the client's own 429 retry sleeps 10 s per attempt).
+ */
+import * as companies from '@hubspot/api-client/lib/codegen/crm/companies';
+import * as contacts from '@hubspot/api-client/lib/codegen/crm/contacts';
+import * as emails from '@hubspot/api-client/lib/codegen/crm/objects/emails';
+import * as notes from '@hubspot/api-client/lib/codegen/crm/objects/notes';
+import { AirlockError } from '../../core/errors';
+import type {
+  CallContext,
+  CrmRecord,
+  HubSpotPort,
+  NoteInput,
+  SearchableObject,
+  SearchRequest,
+  TokenProvider,
+} from '../../core/ports';
+
+export const HUBSPOT_API = 'https://api.hubapi.com';
+
+/** HubSpot's association type ids for a note (DESIGN §2). */
+const NOTE_ASSOCIATION = { contact: 202, company: 190 } as const;
+
+export interface HubSpotAdapterOptions {
+  tokens: TokenProvider;
+  /** @default https://api.hubapi.com */
+  basePath?: string;
+  /** Retries after a 5xx or a network error, for reads. @default 3 */
+  maxRetries?: number;
+  /** First back-off after a 5xx, doubled each time, with jitter. @default 200 */
+  backoffMs?: number;
+  sleep?: (ms: number) => Promise<void>;
+  now?: () => number;
+}
+
+interface RawResponse {
+  status: number;
+  headers: Record<string, string>;
+  text: string;
+}
+
+/** The codegen's transport interface, bound to one attempt's abort signal. */
+function transport(signal: AbortSignal, seen: { last?: RawResponse }) {
+  return contacts.wrapHttpLibrary({
+    async send(request) {
+      const res = await fetch(request.getUrl(), {
+        method: request.getHttpMethod(),
+        headers: request.getHeaders(),
+        body: request.getBody() as string | undefined,
+        signal,
+      });
+      const headers: Record<string, string> = {};
+      res.headers.forEach((value, key) => {
+        headers[key] = value;
+      });
+      const buffer = Buffer.from(await res.arrayBuffer());
+      seen.last = { status: res.status, headers, text: buffer.toString('utf8') };
+      return new contacts.ResponseContext(res.status, headers, {
+        text: async () => buffer.toString('utf8'),
+        binary: async () => buffer,
+      });
+    },
+  });
+}
+
+/**
+ * The codegen modules each declare their own, identical, configuration classes; TypeScript
+ * treats them as distinct because of private members, hence the one `never` cast per use.
+ */
+function configure(basePath: string, token: string, http: ReturnType<typeof transport>): never {
+  return contacts.createConfiguration({
+    baseServer: new contacts.ServerConfiguration(basePath, {}),
+    authMethods: { oauth2: { accessToken: token } },
+    httpApi: http,
+  }) as never;
+}
+
+const defaultSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+export class HubSpotAdapter implements HubSpotPort {
+  private readonly basePath: string;
+  private readonly maxRetries: number;
+  private readonly backoffMs: number;
+  private readonly sleep: (ms: number) => Promise<void>;
+  private readonly now: () => number;
+
+  constructor(private readonly options: HubSpotAdapterOptions) {
+    this.basePath = (options.basePath ?? HUBSPOT_API).replace(/\/+$/, '');
+    this.maxRetries = options.maxRetries ?? 3;
+    this.backoffMs = options.backoffMs ?? 200;
+    this.sleep = options.sleep ?? defaultSleep;
+    this.now = options.now ?? Date.now;
+  }
+
+  async search(
+    object: SearchableObject,
+    request: SearchRequest,
+    ctx: CallContext,
+  ): Promise<CrmRecord[]> {
+    const endpoint = `POST /crm/v3/objects/${object}/search`;
+    // Our filter operators are a subset of the codegen's FilterOperatorEnum string values.
+    const body = {
+      filterGroups: request.filterGroups,
+      properties: request.properties,
+      sorts: request.sorts ?? [],
+      limit: request.limit,
+    } as never;
+    const page = await this.call('read', endpoint, ctx, true, (token, http) => {
+      const config = configure(this.basePath, token, http);
+      switch (object) {
+        case 'contacts':
+          return new contacts.SearchApi(config).doSearch(body);
+        case 'companies':
+          return new companies.SearchApi(config).doSearch(body);
+        case 'emails':
+          return new emails.SearchApi(config).doSearch(body);
+      }
+    });
+    return page.results
+      .slice(0, request.limit)
+      .map((r) => ({ id: r.id, properties: r.properties }));
+  }
+
+  async createNote(input: NoteInput, ctx: CallContext): Promise<string> {
+    const endpoint = 'POST /crm/v3/objects/notes';
+    const note = await this.call('write', endpoint, ctx, false, (token, http) =>
+      new notes.BasicApi(configure(this.basePath, token, http)).create({
+        properties: { hs_note_body: input.body, hs_timestamp: input.timestamp },
+        associations: [
+          {
+            to: { id: input.target.id },
+            types: [
+              {
+                associationCategory: notes.AssociationSpecAssociationCategoryEnum.HubspotDefined,
+                associationTypeId: NOTE_ASSOCIATION[input.target.type],
+              },
+            ],
+          },
+        ],
+      }),
+    );
+    return note.id;
+  }
+
+  /**
+   * One HubSpot operation under the gateway's retry policy, within `ctx.deadline`:
+   * 401 refetches the token once; 429 waits as HubSpot says when the wait fits the deadline;
+   * 5xx and network errors back off, for idempotent calls only (a create that may have
+   * happened is never sent twice); running out of time answers 504.
+   */
+  private async call<T>(
+    kind: 'read' | 'write',
+    endpoint: string,
+    ctx: CallContext,
+    idempotent: boolean,
+    op: (token: string, http: ReturnType<typeof transport>) => Promise<T>,
+  ): Promise<T> {
+    const started = this.now();
+    let attempts = 0;
+    let refreshed = false;
+    let failures = 0;
+    const finish = (status: number | null) =>
+      ctx.calls.push({ endpoint, status, attempts, duration_ms: this.now() - started });
+
+    for (;;) {
+      const remaining = ctx.deadline - this.now();
+      if (remaining <= 0) {
+        finish(null);
+        throw timeout();
+      }
+      const token = await this.options.tokens.get(kind, { refresh: refreshed });
+      const seen: { last?: RawResponse } = {};
+      const signal = AbortSignal.timeout(remaining);
+      attempts += 1;
+      try {
+        const result = await op(token, transport(signal, seen));
+        finish(seen.last?.status ?? 200);
+        return result;
+      } catch (err) {
+        const res = seen.last;
+        if (!res || res.status < 300) {
+          // No HTTP answer: the deadline fired, or the network failed.
+          if (signal.aborted) {
+            finish(null);
+            throw timeout();
+          }
+          const refused = isConnectionRefused(err);
+          failures += 1;
+          if ((idempotent || refused) && failures <= this.maxRetries) {
+            if (await this.backoff(failures, ctx)) continue;
+            finish(null);
+            throw timeout();
+          }
+          finish(null);
+          throw new AirlockError('hubspot_error', 'HubSpot could not be reached. Retry later.', {
+            cause: err,
+          });
+        }
+        const status = res.status;
+        if (status === 401 && !refreshed) {
+          refreshed = true;
+          continue;
+        }
+        if (status === 429) {
+          const wait = rateLimitWait(res);
+          if (wait.daily || this.now() + wait.ms >= ctx.deadline) {
+            finish(status);
+            throw new AirlockError(
+              'rate_limited',
+              wait.daily
+                ? "HubSpot's daily API limit for this account is reached; retry tomorrow."
+                : "HubSpot's rate limit is reached; retry after the Retry-After delay.",
+              { retryAfterSeconds: Math.ceil(wait.ms / 1000), hubspotStatus: status },
+            );
+          }
+          await this.sleep(wait.ms);
+          continue;
+        }
+        if (status >= 500) {
+          failures += 1;
+          if (idempotent && failures <= this.maxRetries) {
+            if (await this.backoff(failures, ctx)) continue;
+            finish(status);
+            throw timeout();
+          }
+          finish(status);
+          throw new AirlockError('hubspot_error', `HubSpot failed (HTTP ${status}). Retry later.`, {
+            hubspotStatus: status,
+          });
+        }
+        finish(status);
+        throw mapClientError(res);
+      }
+    }
+  }
+
+  /** Sleeps before retry n; false when the wait would pass the deadline. */
+  private async backoff(n: number, ctx: CallContext): Promise<boolean> {
+    const base = this.backoffMs * 2 ** (n - 1);
+    const wait = base / 2 + Math.random() * (base / 2);
+    if (this.now() + wait >= ctx.deadline) return false;
+    await this.sleep(wait);
+    return true;
+  }
+}
+
+function timeout(): AirlockError {
+  return new AirlockError(
+    'hubspot_timeout',
+    'HubSpot did not answer within the request deadline. Retry later.',
+  );
+}
+
+function isConnectionRefused(err: unknown): boolean {
+  const cause = (err as { cause?: { code?: string } } | undefined)?.cause;
+  return cause?.code === 'ECONNREFUSED';
+}
+
+function parseBody(res: RawResponse): Record<string, unknown> {
+  try {
+    const body = JSON.parse(res.text) as unknown;
+    return body && typeof body === 'object' ? (body as Record<string, unknown>) : {};
+  } catch {
+    return {};
+  }
+}
+
+/** How long HubSpot asks us to wait after a 429. */
+function rateLimitWait(res: RawResponse): { ms: number; daily: boolean } {
+  const body = parseBody(res);
+  if (body.policyName === 'DAILY') return { ms: 3600_000, daily: true };
+  const retryAfter = Number(res.headers['retry-after']);
+  if (Number.isFinite(retryAfter) && retryAfter > 0) return { ms: retryAfter * 1000, daily: false };
+  if (body.policyName === 'SECONDLY') return { ms: 1000, daily: false };
+  // Rolling window: HubSpot does not say when a slot frees; a tenth of the window is a fair wait.
+  const interval = Number(res.headers['x-hubspot-ratelimit-interval-milliseconds']);
+  return { ms: Number.isFinite(interval) && interval > 0 ? interval / 10 : 1000, daily: false };
+}
+
+/** A HubSpot 4xx other than 429: what it means for the caller. HubSpot's text is not echoed. */
+function mapClientError(res: RawResponse): AirlockError {
+  const body = parseBody(res);
+  const status = res.status;
+  if (status === 401) {
+    return new AirlockError(
+      'hubspot_unauthorized',
+      "HubSpot refused the gateway's token (missing, invalid or revoked). The operator must set a valid token.",
+      { hubspotStatus: status },
+    );
+  }
+  if (status === 403 && body.category === 'MISSING_SCOPES') {
+    const scopes = missingScopes(body);
+    return new AirlockError(
+      'hubspot_missing_scopes',
+      `HubSpot refused the call: the token lacks the scope ${scopes.join(' or ') || '(not named)'}. The operator must grant it to the HubSpot credential.`,
+      { hubspotStatus: status, details: { missing_scopes: scopes } },
+    );
+  }
+  const category = typeof body.category === 'string' ? body.category : 'unknown';
+  return new AirlockError(
+    'hubspot_error',
+    `HubSpot refused the request (HTTP ${status}, ${category.replace(/[^A-Z_]/gi, '')}).`,
+    { hubspotStatus: status },
+  );
+}
+
+function missingScopes(body: Record<string, unknown>): string[] {
+  const errors = Array.isArray(body.errors) ? body.errors : [];
+  const scopes: string[] = [];
+  for (const e of errors) {
+    const context = (e as { context?: Record<string, unknown> }).context ?? {};
+    for (const key of ['requiredGranularScopes', 'requiredScopes']) {
+      const list = context[key];
+      if (Array.isArray(list)) for (const s of list) if (typeof s === 'string') scopes.push(s);
+    }
+  }
+  return [...new Set(scopes)].map((s) => s.replace(/[^\w.-]/g, '').slice(0, 80));
+}

@@ -1,0 +1,162 @@
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import type { AuditRecord } from '../../core/audit';
+import { canonicalJson, sha256Hex } from '../../core/hash';
+import type { AuditSink } from '../../core/ports';
+
+/**
+ * The local audit log (DESIGN §4): JSON lines under `<dir>`, one file per UTC day, never
+ * rewritten in place. Each line is the record plus `seq`, `prev_hash` and `hash`, where
+ * `hash = SHA-256(prev_hash + "\n" + canonical JSON of the record and its seq)`, so that any
+ * altered, inserted or removed line breaks the chain. `HEAD` names the last record, so that
+ * cutting lines off the end shows too.
+ *
+ * Appends are group-committed: records that arrive while a write is in flight go together in
+ * the next write, and every `append` resolves only after `fdatasync` has returned.
+ */
+export const GENESIS_HASH = '0'.repeat(64);
+
+export interface ChainedRecord extends AuditRecord {
+  seq: number;
+  prev_hash: string;
+  hash: string;
+}
+
+export function chainHash(prevHash: string, record: AuditRecord & { seq: number }): string {
+  return sha256Hex(`${prevHash}\n${canonicalJson(record)}`);
+}
+
+export function auditFileName(timestamp: string): string {
+  return `audit-${timestamp.slice(0, 10)}.jsonl`;
+}
+
+interface Pending {
+  record: AuditRecord;
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
+export class FileAuditLog implements AuditSink {
+  private seq = 0;
+  private lastHash = GENESIS_HASH;
+  private queue: Pending[] = [];
+  private writing: Promise<void> | null = null;
+  private closed = false;
+  /** Files only move forward, so the chain reads in file-name order even if the clock steps back. */
+  private currentFile = '';
+
+  private constructor(private readonly dir: string) {}
+
+  /** Opens the log in `dir`, continuing the chain where the newest file ends. */
+  static async open(dir: string): Promise<FileAuditLog> {
+    await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+    const log = new FileAuditLog(dir);
+    const last = await readLastRecord(dir);
+    if (last) {
+      log.seq = last.seq;
+      log.lastHash = last.hash;
+      log.currentFile = last.file;
+    }
+    return log;
+  }
+
+  append(record: AuditRecord): Promise<void> {
+    if (this.closed) return Promise.reject(new Error('audit log is closed'));
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ record, resolve, reject });
+      if (!this.writing) this.writing = this.drain();
+    });
+  }
+
+  /** Waits for every queued record to be written, then refuses new ones. */
+  async close(): Promise<void> {
+    this.closed = true;
+    while (this.writing) await this.writing;
+  }
+
+  private async drain(): Promise<void> {
+    while (this.queue.length > 0) {
+      const batch = this.queue;
+      this.queue = [];
+      try {
+        await this.writeBatch(batch.map((p) => p.record));
+        for (const p of batch) p.resolve();
+      } catch (err) {
+        for (const p of batch) p.reject(err);
+      }
+    }
+    this.writing = null;
+  }
+
+  private async writeBatch(records: AuditRecord[]): Promise<void> {
+    let seq = this.seq;
+    let prev = this.lastHash;
+    const byFile = new Map<string, string[]>();
+    for (const record of records) {
+      seq += 1;
+      const withSeq = { ...record, seq };
+      const hash = chainHash(prev, withSeq);
+      const line = JSON.stringify({ ...withSeq, prev_hash: prev, hash });
+      const named = auditFileName(record.timestamp);
+      const file = Math.max(named, this.currentFile);
+      this.currentFile = file;
+      const lines = byFile.get(file) ?? [];
+      lines.push(line);
+      byFile.set(file, lines);
+      prev = hash;
+    }
+    for (const [file, lines] of byFile) {
+      await appendDurably(path.join(this.dir, file), `${lines.join('\n')}\n`);
+    }
+    // The chain moves on only once every line is on disk.
+    this.seq = seq;
+    this.lastHash = prev;
+    await writeHead(this.dir, { seq, hash: prev });
+  }
+}
+
+/** Appends and syncs; on failure, cuts the file back so no partial line is left behind. */
+async function appendDurably(file: string, data: string): Promise<void> {
+  const handle = await fs.open(file, 'a', 0o600);
+  let size = 0;
+  try {
+    size = (await handle.stat()).size;
+    await handle.appendFile(data, 'utf8');
+    await handle.datasync();
+  } catch (err) {
+    await handle.truncate(size).catch(() => undefined);
+    throw err;
+  } finally {
+    await handle.close();
+  }
+}
+
+async function writeHead(dir: string, head: { seq: number; hash: string }): Promise<void> {
+  const tmp = path.join(dir, `.HEAD.${process.pid}.tmp`);
+  await fs.writeFile(tmp, `${JSON.stringify(head)}\n`, { mode: 0o600 });
+  await fs.rename(tmp, path.join(dir, 'HEAD'));
+}
+
+export async function listAuditFiles(dir: string): Promise<string[]> {
+  let names: string[];
+  try {
+    names = await fs.readdir(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw err;
+  }
+  return names.filter((n) => /^audit-\d{4}-\d{2}-\d{2}\.jsonl$/.test(n)).sort();
+}
+
+async function readLastRecord(dir: string): Promise<(ChainedRecord & { file: string }) | null> {
+  const files = await listAuditFiles(dir);
+  for (let i = files.length - 1; i >= 0; i -= 1) {
+    const name = files[i];
+    if (!name) continue;
+    const text = await fs.readFile(path.join(dir, name), 'utf8');
+    const lines = text.split('\n').filter((l) => l.trim().length > 0);
+    const last = lines[lines.length - 1];
+    if (last) return { ...(JSON.parse(last) as ChainedRecord), file: name };
+  }
+  return null;
+}

@@ -1,0 +1,59 @@
+import type { HubSpotCall } from './ports';
+
+/**
+ * The audit record (DESIGN §4). The first six fields keep the names from the security
+ * guidance; the rest say what happened and why.
+ */
+export type AuditOutcome =
+  | 'completed'
+  | 'rejected'
+  | 'pending_approval'
+  | 'approved'
+  | 'denied'
+  | 'expired'
+  | 'failed';
+
+export interface AuditApproval {
+  approval_id: string;
+  action_hash?: string;
+  approver?: string | null;
+  decided_at?: string | null;
+  expires_at?: string;
+}
+
+export interface AuditRecord {
+  timestamp: string;
+  user_id: string | null;
+  agent_prompt: string | null;
+  structured_action: unknown;
+  hubspot_endpoint: string | null;
+  /** The HTTP status answered for this request, or null for an event no caller waits on (expiry). */
+  response_status: number | null;
+  request_id: string;
+  /** `request` for an agent's call, `approval` for a decision or expiry of a write. */
+  event: 'request' | 'approval';
+  /** The route called, e.g. `POST /v1/actions`. */
+  route: string | null;
+  action: string | null;
+  outcome: AuditOutcome;
+  /** The rule or error code behind the outcome; null when nothing was refused. */
+  reason: string | null;
+  caller: string | null;
+  hubspot_status: number | null;
+  hubspot_calls: HubSpotCall[];
+  duration_ms: number;
+  /** How many CRM records the answer carried. */
+  record_count?: number;
+  /** Injection markers found in the prompt when the prompt policy only flags. */
+  prompt_flags?: string[];
+  approval?: AuditApproval;
+}
+
+/** The last HubSpot call's endpoint and status: the two audit fields that name one call. */
+export function lastCall(calls: HubSpotCall[]): {
+  hubspot_endpoint: string | null;
+  hubspot_status: number | null;
+} {
+  const last = calls[calls.length - 1];
+  return { hubspot_endpoint: last?.endpoint ?? null, hubspot_status: last?.status ?? null };
+}

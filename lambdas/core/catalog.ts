@@ -1,0 +1,248 @@
+import { z } from 'zod';
+import { ANY_CONTROL_CHARS, CONTROL_CHARS, INVISIBLE_CHARS } from './text';
+
+/**
+ * The action catalog (DESIGN §2): each action is declared once, here. Request validation,
+ * the OpenAI tool definitions, the policy's limits and the field allowlists all derive from it.
+ */
+
+/** The most records one read may return; a larger `limit` is a bulk request (422). */
+export const MAX_LIMIT = 10;
+export const DEFAULT_LIMIT = 5;
+/** HubSpot's own search cap, used only to tell a typo from a bulk request in messages. */
+export const NOTE_BODY_MAX = 2000;
+
+/** A single-line query string: no control or invisible characters, trimmed. */
+function queryText(max: number, what: string) {
+  return z
+    .string()
+    .trim()
+    .min(1, `${what} must not be empty`)
+    .max(max, `${what} must be at most ${max} characters`)
+    .refine((s) => !ANY_CONTROL_CHARS.test(s), `${what} must not contain control characters`)
+    .refine(
+      (s) => !INVISIBLE_CHARS.test(s),
+      `${what} must not contain zero-width or bidi control characters`,
+    );
+}
+
+const hubspotId = (what: string) =>
+  z
+    .string()
+    .regex(/^[1-9][0-9]{0,17}$/, `${what} must be a HubSpot record id: digits only, e.g. "51"`);
+
+const limit = z
+  .number()
+  .int('limit must be a whole number')
+  .min(1, 'limit must be at least 1')
+  .meta({
+    // The tool tells the model the real cap; a larger value is refused by the bulk guard (422).
+    maximum: MAX_LIMIT,
+    description: `How many records to return, 1 to ${MAX_LIMIT}. Default ${DEFAULT_LIMIT}.`,
+  });
+
+export type ActionKind = 'read' | 'write';
+
+export interface ActionSpec<P extends z.ZodObject = z.ZodObject> {
+  name: string;
+  kind: ActionKind;
+  description: string;
+  /** The parameters, without the `action` discriminator. Optional ones are nullish. */
+  params: P;
+  /** A rule across parameters; returns the message to give when it is broken. */
+  crossCheck?: (params: z.infer<P>) => string | null;
+  /** HubSpot scopes the action needs. */
+  scopes: readonly string[];
+  /** The fields the answer may carry (DESIGN §2 allowlist). */
+  returns: readonly string[];
+  /** Parameters that become HubSpot search values: the bulk guards apply to them. */
+  queryParams: readonly string[];
+}
+
+function declare<P extends z.ZodObject>(spec: ActionSpec<P>): ActionSpec<P> {
+  return spec;
+}
+
+const exactlyOne = (fields: string[]) => (p: Record<string, unknown>) => {
+  const given = fields.filter((f) => p[f] !== undefined && p[f] !== null);
+  return given.length === 1
+    ? null
+    : `give exactly one of ${fields.join(', ')} (got ${given.length === 0 ? 'none' : given.join(', ')})`;
+};
+
+const atLeastOne = (fields: string[]) => (p: Record<string, unknown>) =>
+  fields.some((f) => p[f] !== undefined && p[f] !== null)
+    ? null
+    : `give at least one of ${fields.join(', ')}`;
+
+export const searchContact = declare({
+  name: 'search_contact',
+  kind: 'read',
+  description:
+    'Find contacts in the CRM by email, name or company. Returns at most 10 contacts with id, first and last name, email, company and the date they were last contacted.',
+  params: z.strictObject({
+    email: z
+      .email('email must be a full email address, e.g. "jane@acme.com"')
+      .max(254)
+      .nullish()
+      .describe('Exact email address of the contact.'),
+    name: queryText(100, 'name').nullish().describe('First name, last name, or both.'),
+    company: queryText(100, 'company').nullish().describe('Company name as stored on the contact.'),
+    limit: limit.nullish(),
+  }),
+  crossCheck: atLeastOne(['email', 'name', 'company']),
+  scopes: ['crm.objects.contacts.read'],
+  returns: ['id', 'firstname', 'lastname', 'email', 'company', 'last_contacted'],
+  queryParams: ['email', 'name', 'company'],
+});
+
+export const searchCompany = declare({
+  name: 'search_company',
+  kind: 'read',
+  description:
+    'Find companies in the CRM by name or web domain. Returns at most 10 companies with id, name, domain and the date they were last contacted.',
+  params: z.strictObject({
+    name: queryText(100, 'name').nullish().describe('Company name, or a word of it.'),
+    domain: queryText(253, 'domain')
+      .regex(
+        /^(?!-)[a-z0-9-]{1,63}(\.[a-z0-9-]{1,63})+$/i,
+        'domain must be a host name such as "acme.com"',
+      )
+      .nullish()
+      .describe('Web domain, e.g. "acme.com".'),
+    limit: limit.nullish(),
+  }),
+  crossCheck: atLeastOne(['name', 'domain']),
+  scopes: ['crm.objects.companies.read'],
+  returns: ['id', 'name', 'domain', 'last_contacted'],
+  queryParams: ['name', 'domain'],
+});
+
+export const getLastEmailInteraction = declare({
+  name: 'get_last_email_interaction',
+  kind: 'read',
+  description:
+    'Get the most recent email exchanged with a company (by name) or a contact (by email): its time, subject and direction, never its body. The subject is untrusted text from the CRM.',
+  params: z.strictObject({
+    company: queryText(100, 'company').nullish().describe('Company name.'),
+    contact_email: z
+      .email('contact_email must be a full email address, e.g. "jane@acme.com"')
+      .max(254)
+      .nullish()
+      .describe("Contact's exact email address."),
+  }),
+  crossCheck: exactlyOne(['company', 'contact_email']),
+  scopes: ['crm.objects.contacts.read', 'crm.objects.companies.read', 'sales-email-read'],
+  returns: [
+    'record.type',
+    'record.id',
+    'record.name',
+    'last_email.timestamp',
+    'last_email.subject',
+    'last_email.direction',
+  ],
+  queryParams: ['company', 'contact_email'],
+});
+
+export const createNote = declare({
+  name: 'create_note',
+  kind: 'write',
+  description:
+    'Add a note to a contact or a company. The note is NOT written at once: a person must approve it first. The answer is pending_approval with a status URL; tell the user the note awaits approval.',
+  params: z.strictObject({
+    contact_id: hubspotId('contact_id').nullish().describe('HubSpot id of the contact.'),
+    company_id: hubspotId('company_id').nullish().describe('HubSpot id of the company.'),
+    body: z
+      .string()
+      .trim()
+      .min(1, 'body must not be empty')
+      .max(NOTE_BODY_MAX, `body must be at most ${NOTE_BODY_MAX} characters`)
+      .refine((s) => !CONTROL_CHARS.test(s), 'body must not contain control characters')
+      .refine(
+        (s) => !INVISIBLE_CHARS.test(s),
+        'body must not contain zero-width or bidi control characters',
+      )
+      .describe(`The note text, 1 to ${NOTE_BODY_MAX} characters.`),
+  }),
+  crossCheck: exactlyOne(['contact_id', 'company_id']),
+  scopes: ['crm.objects.contacts.write'],
+  returns: ['note_id'],
+  queryParams: [],
+});
+
+export const CATALOG = [searchContact, searchCompany, getLastEmailInteraction, createNote] as const;
+
+export type ActionName = (typeof CATALOG)[number]['name'];
+
+export function findAction(name: string): ActionSpec | undefined {
+  return (CATALOG as readonly ActionSpec[]).find((a) => a.name === name);
+}
+
+type Clean<T> = { [K in keyof T]: Exclude<T[K], null> };
+
+/** A validated action: parameters parsed, strings trimmed, null and absent members dropped. */
+export type ValidatedAction =
+  | ({ action: 'search_contact' } & Clean<z.infer<typeof searchContact.params>>)
+  | ({ action: 'search_company' } & Clean<z.infer<typeof searchCompany.params>>)
+  | ({ action: 'get_last_email_interaction' } & Clean<
+      z.infer<typeof getLastEmailInteraction.params>
+    >)
+  | ({ action: 'create_note' } & Clean<z.infer<typeof createNote.params>>);
+
+/** The catalog rendered as OpenAI function-calling tools in strict mode. */
+export function openAiTools(): OpenAiTool[] {
+  return CATALOG.map((spec) => ({
+    type: 'function' as const,
+    function: {
+      name: spec.name,
+      description: spec.description,
+      parameters: strictJsonSchema(spec.params),
+      strict: true as const,
+    },
+  }));
+}
+
+export interface OpenAiTool {
+  type: 'function';
+  function: { name: string; description: string; parameters: JsonSchema; strict: true };
+}
+
+type JsonSchema = Record<string, unknown>;
+
+/**
+ * OpenAI's strict mode wants every property listed in `required` (optional ones nullable),
+ * `additionalProperties: false`, and no keywords it does not support.
+ */
+function strictJsonSchema(params: z.ZodObject): JsonSchema {
+  const schema = z.toJSONSchema(params, { io: 'input', unrepresentable: 'any' }) as JsonSchema;
+  const properties = (schema.properties ?? {}) as Record<string, JsonSchema>;
+  const cleaned: Record<string, JsonSchema> = {};
+  for (const [key, prop] of Object.entries(properties)) cleaned[key] = simplify(prop);
+  return {
+    type: 'object',
+    properties: cleaned,
+    required: Object.keys(cleaned),
+    additionalProperties: false,
+  };
+}
+
+const UNSUPPORTED = new Set(['$schema', 'pattern', 'format', 'maxLength', 'minLength']);
+
+/** Folds zod's `anyOf: [T, null]` into `type: [T, 'null']` and drops keywords strict mode refuses. */
+function simplify(prop: JsonSchema): JsonSchema {
+  const anyOf = prop.anyOf as JsonSchema[] | undefined;
+  if (anyOf) {
+    const nonNull = anyOf.filter((s) => s.type !== 'null');
+    const nullable = nonNull.length < anyOf.length;
+    const inner = nonNull.length === 1 && nonNull[0] ? simplify(nonNull[0]) : { anyOf: nonNull };
+    const description = prop.description ?? inner.description;
+    const type = inner.type;
+    const out: JsonSchema = { ...inner };
+    if (nullable && typeof type === 'string') out.type = [type, 'null'];
+    if (description !== undefined) out.description = description;
+    return out;
+  }
+  const out: JsonSchema = {};
+  for (const [k, v] of Object.entries(prop)) if (!UNSUPPORTED.has(k)) out[k] = v;
+  return out;
+}

@@ -1,0 +1,616 @@
+import { type AuditApproval, type AuditOutcome, type AuditRecord, lastCall } from './audit';
+import { findAction, openAiTools, type ValidatedAction } from './catalog';
+import { AirlockError, asAirlockError, errorAnswer, type HttpAnswer } from './errors';
+import { actionHash } from './hash';
+import { checkPrompt, type PromptMode } from './policy';
+import type {
+  Approval,
+  ApprovalStore,
+  AuditSink,
+  CallContext,
+  Clock,
+  ControlState,
+  HubSpotCall,
+  HubSpotPort,
+  IdSource,
+  Logger,
+} from './ports';
+import { isRead, runRead } from './reads';
+import { auditFieldsOf, parseEnvelope, parseJson, validateAction } from './validate';
+
+export interface GatewayConfig {
+  /** `block` refuses prompts with injection markers (422); `flag` records them and goes on. */
+  promptMode: PromptMode;
+  /** Actions this deployment allows; null allows the whole catalog. */
+  allowedActions: readonly string[] | null;
+  /** How long one request may spend on HubSpot, retries included. @default 8000 */
+  requestDeadlineMs: number;
+  /** How long a write waits for a decision before it expires. @default 3600000 (1 h) */
+  approvalTtlMs: number;
+  /** The status URL given to the agent for a pending write. */
+  statusUrl(requestId: string): string;
+}
+
+export interface GatewayDeps {
+  hubspot: HubSpotPort;
+  audit: AuditSink;
+  approvals: ApprovalStore;
+  control: ControlState;
+  clock: Clock;
+  ids: IdSource;
+  log: Logger;
+  config: GatewayConfig;
+}
+
+/** Who is calling, as established by the edge (a bearer key locally, IAM on AWS). */
+export interface Caller {
+  id: string;
+  role: 'agent' | 'approver';
+}
+
+export interface RequestMeta {
+  requestId: string;
+  /** The route called, or null for an event no caller triggered (an expiry). */
+  route: string | null;
+  /** Epoch ms when the request arrived. */
+  startedAt: number;
+}
+
+type RecordFields = Partial<AuditRecord> & Pick<AuditRecord, 'outcome' | 'response_status'>;
+
+/**
+ * The gateway's core: every route's behaviour, over ports. The local server and the Lambda
+ * handlers are thin edges around these functions.
+ */
+export class Gateway {
+  constructor(private readonly deps: GatewayDeps) {}
+
+  private iso(ms = this.deps.clock.now()): string {
+    return new Date(ms).toISOString();
+  }
+
+  /** Writes one audit record; throws `audit_unavailable` when the sink fails. */
+  private async audit(meta: RequestMeta, fields: RecordFields): Promise<void> {
+    const calls = fields.hubspot_calls ?? [];
+    const record: AuditRecord = {
+      timestamp: this.iso(),
+      user_id: null,
+      agent_prompt: null,
+      structured_action: null,
+      ...lastCall(calls),
+      request_id: meta.requestId,
+      event: 'request',
+      route: meta.route,
+      action: null,
+      reason: null,
+      caller: null,
+      duration_ms: Math.max(0, this.deps.clock.now() - meta.startedAt),
+      ...fields,
+      hubspot_calls: calls,
+    };
+    try {
+      await this.deps.audit.append(record);
+    } catch (cause) {
+      this.deps.log.error('audit write failed', {
+        request_id: meta.requestId,
+        error: cause instanceof Error ? cause.message : String(cause),
+      });
+      throw new AirlockError(
+        'audit_unavailable',
+        'The audit log is unavailable, so the request was not completed. Retry later.',
+        { cause },
+      );
+    }
+  }
+
+  /**
+   * Answers an error and writes its audit record. When even the audit record cannot be written,
+   * the answer becomes 503 and the failure is logged (without the request's data).
+   */
+  private async refuse(
+    meta: RequestMeta,
+    err: unknown,
+    fields: Partial<AuditRecord>,
+  ): Promise<HttpAnswer> {
+    const e = asAirlockError(err);
+    if (e.code === 'internal_error') {
+      this.deps.log.error('unexpected error', {
+        request_id: meta.requestId,
+        error: e.cause instanceof Error ? e.cause.stack : String(e.cause),
+      });
+    }
+    const answer = errorAnswer(meta.requestId, e);
+    const outcome: AuditOutcome = e.status >= 500 ? 'failed' : 'rejected';
+    try {
+      await this.audit(meta, {
+        ...fields,
+        outcome,
+        reason: e.code,
+        response_status: answer.status,
+        hubspot_status: e.hubspotStatus ?? lastCall(fields.hubspot_calls ?? []).hubspot_status,
+      });
+    } catch (auditErr) {
+      return errorAnswer(meta.requestId, auditErr);
+    }
+    return answer;
+  }
+
+  /**
+   * A request refused at the edge before its body was read (no credential, wrong content
+   * type, too large, unknown route): it still gets its one audit record.
+   */
+  async refuseAtEdge(
+    meta: RequestMeta,
+    caller: Caller | null,
+    err: AirlockError,
+    rawBody?: string,
+  ): Promise<HttpAnswer> {
+    let body: unknown = null;
+    if (rawBody !== undefined) {
+      try {
+        body = JSON.parse(rawBody);
+      } catch {
+        body = { unparsed_body: rawBody.slice(0, 4096) };
+      }
+    }
+    const fields = auditFieldsOf(body);
+    return this.refuse(meta, err, { ...fields, caller: caller?.id ?? null });
+  }
+
+  /** `POST /v1/actions`. */
+  async handleAction(meta: RequestMeta, caller: Caller, rawBody: string): Promise<HttpAnswer> {
+    let body: unknown = null;
+    let fields: Partial<AuditRecord> = { caller: caller.id };
+    const calls: HubSpotCall[] = [];
+    try {
+      if (caller.role !== 'agent') {
+        throw new AirlockError(
+          'unauthorized',
+          "This route takes the agent's credential; the approver key cannot run actions.",
+        );
+      }
+      const control = await this.deps.control.read();
+      try {
+        body = parseJson(rawBody);
+      } catch (err) {
+        fields = { ...fields, structured_action: { unparsed_body: rawBody.slice(0, 4096) } };
+        if (!control.contained) throw err;
+      }
+      fields = { ...fields, ...auditFieldsOf(body) };
+      if (control.contained) {
+        throw new AirlockError(
+          'gateway_contained',
+          'The gateway is contained by its operator (kill switch); no action runs until it is released.',
+        );
+      }
+      const envelope = parseEnvelope(body);
+      const action = validateAction(envelope.action);
+      fields = {
+        ...fields,
+        user_id: envelope.user_id,
+        agent_prompt: envelope.agent_prompt,
+        structured_action: action,
+        action: action.action,
+      };
+      if (control.readOnly && !isRead(action)) {
+        throw new AirlockError(
+          'read_only_mode',
+          'The gateway is in read-only mode; writes are refused until the operator turns it off.',
+        );
+      }
+      const allowed = this.deps.config.allowedActions;
+      if (allowed && !allowed.includes(action.action)) {
+        throw new AirlockError(
+          'action_not_allowed',
+          `${action.action} is not enabled on this gateway; allowed: ${allowed.join(', ') || 'none'}.`,
+        );
+      }
+      const flags = checkPrompt(envelope.agent_prompt, this.deps.config.promptMode);
+      if (flags.length > 0) fields = { ...fields, prompt_flags: flags };
+
+      if (isRead(action)) {
+        const ctx: CallContext = {
+          deadline: meta.startedAt + this.deps.config.requestDeadlineMs,
+          calls,
+        };
+        const { data, recordCount } = await runRead(action, this.deps.hubspot, ctx);
+        // The data leaves only after its audit record is durably written (DESIGN §5.3).
+        await this.audit(meta, {
+          ...fields,
+          outcome: 'completed',
+          response_status: 200,
+          hubspot_calls: calls,
+          record_count: recordCount,
+        });
+        return {
+          status: 200,
+          headers: {},
+          body: { request_id: meta.requestId, status: 'completed', action: action.action, data },
+        };
+      }
+      return await this.startApproval(meta, caller, envelope, action, fields);
+    } catch (err) {
+      return this.refuse(meta, err, { ...fields, hubspot_calls: calls });
+    }
+  }
+
+  private async startApproval(
+    meta: RequestMeta,
+    caller: Caller,
+    envelope: { user_id: string; agent_prompt: string },
+    action: ValidatedAction,
+    fields: Partial<AuditRecord>,
+  ): Promise<HttpAnswer> {
+    const now = this.deps.clock.now();
+    const approval: Approval = {
+      approval_id: this.deps.ids.approvalId(),
+      request_id: meta.requestId,
+      action,
+      action_hash: actionHash(action),
+      user_id: envelope.user_id,
+      agent_prompt: envelope.agent_prompt,
+      requested_by: caller.id,
+      status: 'pending_approval',
+      created_at: this.iso(now),
+      expires_at: this.iso(now + this.deps.config.approvalTtlMs),
+    };
+    await this.deps.approvals.create(approval);
+    try {
+      await this.audit(meta, {
+        ...fields,
+        outcome: 'pending_approval',
+        response_status: 202,
+        approval: approvalFields(approval),
+      });
+    } catch (err) {
+      // No record, no approval: a write nobody can trace must never be approvable.
+      await this.deps.approvals.transition(approval.approval_id, 'pending_approval', {
+        status: 'failed',
+        error: { code: 'audit_unavailable', message: 'the audit log was unavailable' },
+      });
+      throw err;
+    }
+    return {
+      status: 202,
+      headers: {},
+      body: {
+        request_id: meta.requestId,
+        status: 'pending_approval',
+        action: action.action,
+        approval: { id: approval.approval_id, expires_at: approval.expires_at },
+        status_url: this.deps.config.statusUrl(meta.requestId),
+      },
+    };
+  }
+
+  /** `GET /v1/actions/{request_id}`. */
+  async getStatus(meta: RequestMeta, caller: Caller, requestId: string): Promise<HttpAnswer> {
+    const fields: Partial<AuditRecord> = { caller: caller.id };
+    try {
+      await this.ensureOpen(caller);
+      let approval = await this.deps.approvals.getByRequest(requestId);
+      if (!approval) {
+        throw new AirlockError(
+          'not_found',
+          'No write with this request_id. Only writes have a status; reads answer at once.',
+        );
+      }
+      approval = await this.expireIfDue(approval);
+      const body = statusBody(approval);
+      await this.audit(meta, {
+        ...fields,
+        action: approval.action.action,
+        user_id: approval.user_id,
+        outcome: 'completed',
+        response_status: 200,
+        approval: { approval_id: approval.approval_id },
+      });
+      return { status: 200, headers: {}, body: { ...body, request_id: requestId } };
+    } catch (err) {
+      return this.refuse(meta, err, fields);
+    }
+  }
+
+  /** `GET /v1/tools`. */
+  async listTools(meta: RequestMeta, caller: Caller): Promise<HttpAnswer> {
+    const fields: Partial<AuditRecord> = { caller: caller.id };
+    try {
+      await this.ensureOpen(caller);
+      const tools = openAiTools();
+      await this.audit(meta, { ...fields, outcome: 'completed', response_status: 200 });
+      return { status: 200, headers: {}, body: { request_id: meta.requestId, tools } };
+    } catch (err) {
+      return this.refuse(meta, err, fields);
+    }
+  }
+
+  private async ensureOpen(caller: Caller): Promise<void> {
+    if (caller.role !== 'agent') {
+      throw new AirlockError('unauthorized', "This route takes the agent's credential.");
+    }
+    if ((await this.deps.control.read()).contained) {
+      throw new AirlockError(
+        'gateway_contained',
+        'The gateway is contained by its operator (kill switch); no action runs until it is released.',
+      );
+    }
+  }
+
+  /** The approvals waiting for a decision, for the approval page. Approver only. */
+  async listPending(meta: RequestMeta, caller: Caller): Promise<HttpAnswer> {
+    try {
+      requireApprover(caller);
+      await this.sweepExpired();
+      const pending = await this.deps.approvals.listByStatus('pending_approval');
+      await this.audit(meta, { caller: caller.id, outcome: 'completed', response_status: 200 });
+      return {
+        status: 200,
+        headers: {},
+        body: { request_id: meta.requestId, approvals: pending.map(approvalView) },
+      };
+    } catch (err) {
+      return this.refuse(meta, err, { caller: caller.id });
+    }
+  }
+
+  /**
+   * `POST /approvals/{id}/approve|deny`. The approval is bound to the exact action by its hash,
+   * decided once, before its expiry, by an approver who is not the requester (DESIGN §5.2).
+   * An approved write runs at once and exactly once.
+   */
+  async decide(
+    meta: RequestMeta,
+    caller: Caller,
+    approvalId: string,
+    decision: 'approve' | 'deny',
+  ): Promise<HttpAnswer> {
+    let fields: Partial<AuditRecord> = {
+      caller: caller.id,
+      event: 'approval',
+      approval: { approval_id: approvalId.slice(0, 128) },
+    };
+    const calls: HubSpotCall[] = [];
+    try {
+      const found = await this.deps.approvals.get(approvalId);
+      if (found)
+        fields = { ...fields, ...approvalRecordFields(found), request_id: found.request_id };
+      requireApprover(caller);
+      if (!found) throw new AirlockError('not_found', 'No approval with this id.');
+      const approval = await this.expireIfDue(found);
+      if (approval.status === 'expired') {
+        throw new AirlockError(
+          'approval_expired',
+          `This approval expired at ${approval.expires_at}; the agent must ask again.`,
+        );
+      }
+      if (approval.status !== 'pending_approval') {
+        throw new AirlockError('already_decided', `This approval is already ${approval.status}.`, {
+          details: { status: approval.status },
+        });
+      }
+      if (decision === 'approve') {
+        const control = await this.deps.control.read();
+        if (control.contained || control.readOnly) {
+          throw new AirlockError(
+            control.contained ? 'gateway_contained' : 'read_only_mode',
+            'Writes are stopped by the operator; the approval stays pending until they resume.',
+          );
+        }
+      }
+      if (caller.id === approval.requested_by) {
+        throw new AirlockError('approver_required', 'The requester cannot approve its own write.');
+      }
+      if (actionHash(approval.action) !== approval.action_hash) {
+        throw new AirlockError(
+          'internal_error',
+          'The stored action no longer matches its approval hash; nothing was written.',
+        );
+      }
+      const decidedAt = this.iso();
+      const status = decision === 'approve' ? 'approved' : 'denied';
+      const decided = await this.deps.approvals.transition(approvalId, 'pending_approval', {
+        status,
+        decided_at: decidedAt,
+        decided_by: caller.id,
+      });
+      if (!decided) {
+        throw new AirlockError(
+          'already_decided',
+          'This approval was decided by someone else just now.',
+        );
+      }
+      fields = { ...fields, ...approvalRecordFields(decided) };
+      if (status === 'denied') {
+        await this.audit(meta, { ...fields, outcome: 'denied', response_status: 200 });
+        return {
+          status: 200,
+          headers: {},
+          body: { request_id: meta.requestId, approval: approvalView(decided) },
+        };
+      }
+      await this.audit(meta, { ...fields, outcome: 'approved', response_status: 200 });
+      return await this.executeWrite(meta, decided, fields, calls);
+    } catch (err) {
+      return this.refuse(meta, err, { ...fields, hubspot_calls: calls });
+    }
+  }
+
+  private async executeWrite(
+    meta: RequestMeta,
+    approval: Approval,
+    fields: Partial<AuditRecord>,
+    calls: HubSpotCall[],
+  ): Promise<HttpAnswer> {
+    const action = approval.action;
+    if (action.action !== 'create_note') {
+      throw new AirlockError('internal_error', `No write path for ${action.action}.`);
+    }
+    const target = action.contact_id
+      ? ({ type: 'contact', id: action.contact_id } as const)
+      : ({ type: 'company', id: action.company_id ?? '' } as const);
+    const ctx: CallContext = {
+      deadline: this.deps.clock.now() + this.deps.config.requestDeadlineMs,
+      calls,
+    };
+    let noteId: string;
+    try {
+      noteId = await this.deps.hubspot.createNote(
+        { body: action.body, timestamp: approval.created_at, target },
+        ctx,
+      );
+    } catch (err) {
+      const e = asAirlockError(err);
+      await this.deps.approvals.transition(approval.approval_id, 'approved', {
+        status: 'failed',
+        error: { code: e.code, message: e.message },
+      });
+      throw e;
+    }
+    const done = await this.deps.approvals.transition(approval.approval_id, 'approved', {
+      status: 'completed',
+      result: { note_id: noteId },
+    });
+    await this.audit(meta, {
+      ...fields,
+      outcome: 'completed',
+      response_status: 200,
+      hubspot_calls: calls,
+    });
+    return {
+      status: 200,
+      headers: {},
+      body: { request_id: meta.requestId, approval: approvalView(done ?? approval) },
+    };
+  }
+
+  /** Marks a pending approval past its expiry as expired, with its audit record. */
+  private async expireIfDue(approval: Approval): Promise<Approval> {
+    if (approval.status !== 'pending_approval') return approval;
+    if (Date.parse(approval.expires_at) > this.deps.clock.now()) return approval;
+    const expired = await this.deps.approvals.transition(approval.approval_id, 'pending_approval', {
+      status: 'expired',
+    });
+    if (!expired) return (await this.deps.approvals.get(approval.approval_id)) ?? approval;
+    const meta: RequestMeta = {
+      requestId: approval.request_id,
+      route: null,
+      startedAt: this.deps.clock.now(),
+    };
+    await this.audit(meta, {
+      ...approvalRecordFields(expired),
+      event: 'approval',
+      route: null,
+      outcome: 'expired',
+      reason: 'approval_expired',
+      response_status: null,
+    });
+    return expired;
+  }
+
+  /**
+   * After a restart: a write that was approved but has no outcome may or may not have reached
+   * HubSpot. It is never sent again (that could write twice); it is marked failed and audited,
+   * so the operator checks HubSpot for it.
+   */
+  async failInterrupted(): Promise<number> {
+    let count = 0;
+    for (const a of await this.deps.approvals.listByStatus('approved')) {
+      const failed = await this.deps.approvals.transition(a.approval_id, 'approved', {
+        status: 'failed',
+        error: {
+          code: 'interrupted',
+          message: 'The gateway stopped while this write was running; check HubSpot for the note.',
+        },
+      });
+      if (!failed) continue;
+      count += 1;
+      await this.audit(
+        { requestId: a.request_id, route: null, startedAt: this.deps.clock.now() },
+        {
+          ...approvalRecordFields(failed),
+          event: 'approval',
+          outcome: 'failed',
+          reason: 'interrupted',
+          response_status: null,
+        },
+      );
+    }
+    return count;
+  }
+
+  /** Expires every pending approval past its expiry; the local server runs it on a timer. */
+  async sweepExpired(): Promise<number> {
+    let count = 0;
+    for (const approval of await this.deps.approvals.listByStatus('pending_approval')) {
+      if ((await this.expireIfDue(approval)).status === 'expired') count += 1;
+    }
+    return count;
+  }
+}
+
+function requireApprover(caller: Caller): void {
+  if (caller.role !== 'approver') {
+    throw new AirlockError(
+      'approver_required',
+      "Decisions take the approver's credential; the agent can never approve its own write.",
+    );
+  }
+}
+
+function approvalFields(a: Approval): AuditApproval {
+  return {
+    approval_id: a.approval_id,
+    action_hash: a.action_hash,
+    approver: a.decided_by ?? null,
+    decided_at: a.decided_at ?? null,
+    expires_at: a.expires_at,
+  };
+}
+
+function approvalRecordFields(a: Approval): Partial<AuditRecord> {
+  return {
+    request_id: a.request_id,
+    user_id: a.user_id,
+    agent_prompt: a.agent_prompt,
+    structured_action: a.action,
+    action: a.action.action,
+    approval: approvalFields(a),
+  };
+}
+
+/** What an approver sees of an approval: everything needed to decide, nothing secret. */
+export function approvalView(a: Approval): Record<string, unknown> {
+  return {
+    approval_id: a.approval_id,
+    request_id: a.request_id,
+    status: a.status,
+    action: a.action,
+    action_hash: a.action_hash,
+    description: findAction(a.action.action)?.description ?? null,
+    user_id: a.user_id,
+    agent_prompt: a.agent_prompt,
+    requested_by: a.requested_by,
+    created_at: a.created_at,
+    expires_at: a.expires_at,
+    decided_at: a.decided_at ?? null,
+    decided_by: a.decided_by ?? null,
+    result: a.result ?? null,
+    error: a.error ?? null,
+  };
+}
+
+function statusBody(a: Approval): Record<string, unknown> {
+  const body: Record<string, unknown> = {
+    status: a.status,
+    action: a.action.action,
+    approval: {
+      id: a.approval_id,
+      expires_at: a.expires_at,
+      decided_at: a.decided_at ?? null,
+      decided_by: a.decided_by ?? null,
+    },
+  };
+  if (a.result) body.data = a.result;
+  if (a.error) body.error = a.error;
+  return body;
+}

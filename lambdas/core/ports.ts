@@ -1,0 +1,138 @@
+import type { AuditRecord } from './audit';
+import type { ValidatedAction } from './catalog';
+
+/**
+ * The ports the core needs (DESIGN §6). Adapters implement them: local ones for `npm start`,
+ * AWS ones for the Lambda functions. The core imports nothing from AWS or HTTP.
+ */
+
+export type SearchableObject = 'contacts' | 'companies' | 'emails';
+
+export interface SearchFilter {
+  propertyName: string;
+  operator: 'EQ' | 'CONTAINS_TOKEN' | 'IN';
+  value?: string;
+  values?: string[];
+}
+
+/** A HubSpot CRM search request, as the core builds it (DESIGN §2). */
+export interface SearchRequest {
+  filterGroups: { filters: SearchFilter[] }[];
+  properties: string[];
+  sorts?: { propertyName: string; direction: 'ASCENDING' | 'DESCENDING' }[];
+  limit: number;
+}
+
+export interface CrmRecord {
+  id: string;
+  properties: Record<string, string | null | undefined>;
+}
+
+export interface NoteInput {
+  body: string;
+  /** ISO 8601: when the note is dated in HubSpot. */
+  timestamp: string;
+  target: { type: 'contact' | 'company'; id: string };
+}
+
+/** What the adapter reports about each HubSpot call it made, for the audit record. */
+export interface HubSpotCall {
+  endpoint: string;
+  status: number | null;
+  attempts: number;
+  duration_ms: number;
+}
+
+export interface CallContext {
+  /** Epoch milliseconds after which the adapter must give up (504). */
+  deadline: number;
+  /** Every HubSpot call made for this request is appended here. */
+  calls: HubSpotCall[];
+}
+
+/**
+ * HubSpot, seen from the core. Implementations own retries within `ctx.deadline` and throw
+ * {@link AirlockError}s (`hubspot_unauthorized`, `hubspot_missing_scopes`, `hubspot_error`,
+ * `hubspot_timeout`, `rate_limited`, `secrets_unavailable`).
+ */
+export interface HubSpotPort {
+  search(object: SearchableObject, request: SearchRequest, ctx: CallContext): Promise<CrmRecord[]>;
+  /** Runs with the write credential; only the approval path calls it. Returns the note id. */
+  createNote(input: NoteInput, ctx: CallContext): Promise<string>;
+}
+
+/** Durable audit storage. `append` resolves only once the record is durably stored. */
+export interface AuditSink {
+  append(record: AuditRecord): Promise<void>;
+}
+
+/** Kill switch and read-only mode (DESIGN §5.7). */
+export interface ControlState {
+  read(): Promise<{ contained: boolean; readOnly: boolean }>;
+}
+
+export type ApprovalStatus =
+  | 'pending_approval'
+  | 'approved'
+  | 'denied'
+  | 'expired'
+  | 'completed'
+  | 'failed';
+
+/** A write waiting for, or past, a person's decision. */
+export interface Approval {
+  approval_id: string;
+  request_id: string;
+  action: ValidatedAction;
+  action_hash: string;
+  user_id: string;
+  agent_prompt: string;
+  /** Who authenticated the request (the agent's credential). */
+  requested_by: string;
+  status: ApprovalStatus;
+  created_at: string;
+  expires_at: string;
+  decided_at?: string;
+  decided_by?: string;
+  result?: { note_id: string };
+  error?: { code: string; message: string };
+}
+
+/**
+ * Storage for approvals. `transition` is a compare-and-set: it applies `patch` only when the
+ * stored status is `from`, and returns the new approval, or null when the status had moved on.
+ */
+export interface ApprovalStore {
+  create(approval: Approval): Promise<void>;
+  get(approvalId: string): Promise<Approval | undefined>;
+  getByRequest(requestId: string): Promise<Approval | undefined>;
+  listByStatus(status: ApprovalStatus): Promise<Approval[]>;
+  transition(
+    approvalId: string,
+    from: ApprovalStatus,
+    patch: Partial<Approval> & { status: ApprovalStatus },
+  ): Promise<Approval | null>;
+}
+
+export interface Clock {
+  now(): number;
+}
+
+export interface IdSource {
+  requestId(): string;
+  approvalId(): string;
+}
+
+export interface Logger {
+  info(message: string, fields?: Record<string, unknown>): void;
+  warn(message: string, fields?: Record<string, unknown>): void;
+  error(message: string, fields?: Record<string, unknown>): void;
+}
+
+/**
+ * Where HubSpot tokens come from. `refresh` bypasses any cache (after a HubSpot 401, the token
+ * may have been rotated). Implementations throw `secrets_unavailable` when they cannot answer.
+ */
+export interface TokenProvider {
+  get(kind: 'read' | 'write', options?: { refresh?: boolean }): Promise<string>;
+}

@@ -1,0 +1,157 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { HubSpotAdapter } from '../adapters/hubspot/hubspot-adapter';
+import { FileApprovalStore } from '../adapters/local/approval-store';
+import { ControlFile } from '../adapters/local/control-file';
+import { FileAuditLog } from '../adapters/local/file-audit-log';
+import { Gateway } from '../core/gateway';
+import type { AuditSink, Clock, IdSource, Logger, TokenProvider } from '../core/ports';
+import { type Emulator, startEmulator } from '../emulator/server';
+import type { LocalConfig } from './config';
+import { loadKeys } from './keys';
+import { jsonLogger } from './log';
+import { createLocalServer } from './server';
+
+/** The scopes each local token gets in the emulator: exactly the catalog's, split read/write. */
+export const READ_SCOPES = [
+  'crm.objects.contacts.read',
+  'crm.objects.companies.read',
+  'sales-email-read',
+];
+export const WRITE_SCOPES = ['crm.objects.contacts.write'];
+
+export interface LocalApp {
+  url: string;
+  keys: {
+    apiKey: string;
+    approverKey: string;
+    generated: { apiKey: boolean; approverKey: boolean };
+  };
+  dataDir: string;
+  auditDir: string;
+  hubspot: { kind: 'emulator' | 'remote'; url: string };
+  /** The emulator, when local mode runs one (tests use it to inject faults). */
+  emulator?: Emulator;
+  gateway: Gateway;
+  control: ControlFile;
+  /** Every secret this process holds, for leak scans in tests. */
+  secrets(): string[];
+  close(): Promise<void>;
+}
+
+export interface LocalAppOverrides {
+  log?: Logger;
+  clock?: Clock;
+  /** Wraps the audit sink (tests use it to make the sink fail). */
+  wrapAudit?: (sink: AuditSink) => AuditSink;
+  /** How often expired approvals are swept. @default 5000 */
+  sweepIntervalMs?: number;
+}
+
+const systemClock: Clock = { now: () => Date.now() };
+
+const ids: IdSource = {
+  requestId: () => `req_${randomUUID().replace(/-/g, '')}`,
+  approvalId: () => `apr_${randomUUID().replace(/-/g, '')}`,
+};
+
+/** Builds the local adapters around the core and serves it on 127.0.0.1. */
+export async function startLocalApp(
+  config: LocalConfig,
+  overrides: LocalAppOverrides = {},
+): Promise<LocalApp> {
+  const clock = overrides.clock ?? systemClock;
+  await fs.mkdir(config.dataDir, { recursive: true, mode: 0o700 });
+  const keys = await loadKeys(config.dataDir, {
+    apiKey: config.apiKey,
+    approverKey: config.approverKey,
+  });
+
+  let emulator: Emulator | undefined;
+  let tokens: { read: string; write: string };
+  let baseUrl: string;
+  if (config.hubspot.kind === 'emulator') {
+    tokens = {
+      read: `emu-read-${randomBytes(16).toString('hex')}`,
+      write: `emu-write-${randomBytes(16).toString('hex')}`,
+    };
+    emulator = await startEmulator({
+      tokens: { [tokens.read]: READ_SCOPES, [tokens.write]: WRITE_SCOPES },
+    });
+    baseUrl = emulator.url;
+  } else {
+    tokens = { read: config.hubspot.readToken, write: config.hubspot.writeToken };
+    baseUrl = config.hubspot.baseUrl;
+  }
+  const secrets = () => [keys.apiKey, keys.approverKey, tokens.read, tokens.write];
+  const log = overrides.log ?? jsonLogger(undefined, secrets);
+  const tokenProvider: TokenProvider = {
+    get: async (kind) => (kind === 'read' ? tokens.read : tokens.write),
+  };
+
+  const auditDir = path.join(config.dataDir, 'audit');
+  const auditLog = await FileAuditLog.open(auditDir);
+  const audit = overrides.wrapAudit ? overrides.wrapAudit(auditLog) : auditLog;
+  const approvals = await FileApprovalStore.open(path.join(config.dataDir, 'approvals.json'));
+  const control = new ControlFile(path.join(config.dataDir, 'control.json'));
+
+  let publicUrl = '';
+  const gateway = new Gateway({
+    hubspot: new HubSpotAdapter({ tokens: tokenProvider, basePath: baseUrl }),
+    audit,
+    approvals,
+    control,
+    clock,
+    ids,
+    log,
+    config: {
+      promptMode: config.promptMode,
+      allowedActions: config.allowedActions,
+      requestDeadlineMs: config.requestDeadlineMs,
+      approvalTtlMs: config.approvalTtlMs,
+      statusUrl: (requestId) => `${publicUrl}/v1/actions/${requestId}`,
+    },
+  });
+  await gateway.failInterrupted();
+
+  const local = createLocalServer({ gateway, keys, ids, clock, log });
+  await new Promise<void>((resolve, reject) => {
+    local.server.once('error', reject);
+    local.server.listen(config.port, '127.0.0.1', () => resolve());
+  });
+  const port = (local.server.address() as AddressInfo).port;
+  publicUrl = `http://127.0.0.1:${port}`;
+
+  const sweeper = setInterval(() => {
+    gateway.sweepExpired().catch((err: unknown) => {
+      log.error('expiring approvals failed', {
+        error: err instanceof Error ? err.message : String(err),
+      });
+    });
+  }, overrides.sweepIntervalMs ?? 5000);
+  sweeper.unref();
+
+  let closing: Promise<void> | undefined;
+  return {
+    url: publicUrl,
+    keys,
+    dataDir: config.dataDir,
+    auditDir,
+    hubspot: { kind: config.hubspot.kind, url: baseUrl },
+    emulator,
+    gateway,
+    control,
+    secrets,
+    close() {
+      closing ??= (async () => {
+        clearInterval(sweeper);
+        await local.close();
+        await auditLog.close();
+        await emulator?.close();
+      })();
+      return closing;
+    },
+  };
+}

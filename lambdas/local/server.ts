@@ -1,0 +1,295 @@
+import { readFileSync } from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import { AirlockError, type HttpAnswer } from '../core/errors';
+import type { Caller, Gateway, RequestMeta } from '../core/gateway';
+import type { Clock, IdSource, Logger } from '../core/ports';
+import { keyMatches } from './keys';
+
+/** The largest request body accepted, in bytes (DESIGN §3: 413 above it). */
+export const MAX_BODY_BYTES = 64 * 1024;
+/** A body larger than this is not even drained: the connection is closed. */
+const DRAIN_LIMIT = 1024 * 1024;
+
+export interface LocalServerOptions {
+  gateway: Gateway;
+  keys: { apiKey: string; approverKey: string };
+  ids: IdSource;
+  clock: Clock;
+  log: Logger;
+}
+
+const PAGE_DIR = path.join(__dirname, 'approval-page');
+const STATIC: Record<string, { file: string; type: string }> = {
+  '/approvals': { file: 'index.html', type: 'text/html; charset=utf-8' },
+  '/approvals/app.js': { file: 'app.js', type: 'text/javascript; charset=utf-8' },
+  '/approvals/style.css': { file: 'style.css', type: 'text/css; charset=utf-8' },
+};
+
+const SECURITY_HEADERS = {
+  'cache-control': 'no-store',
+  'x-content-type-options': 'nosniff',
+  'referrer-policy': 'no-referrer',
+  'x-frame-options': 'DENY',
+};
+
+const PAGE_CSP =
+  "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+type Handler = (
+  meta: RequestMeta,
+  caller: Caller,
+  params: string[],
+  body: string,
+) => Promise<HttpAnswer>;
+
+interface Route {
+  method: string;
+  pattern: RegExp;
+  name: string;
+  /** Routes that take a JSON body. */
+  body?: boolean;
+  handler: Handler;
+}
+
+/**
+ * The local edge: node:http around the gateway core. It authenticates the caller, enforces
+ * the content type and the body size, and hands everything else to the core. Every answer,
+ * including every refusal here, is audited by the core.
+ */
+export function createLocalServer(options: LocalServerOptions) {
+  const { gateway, keys, ids, clock, log } = options;
+  const pages = new Map<string, { body: Buffer; type: string }>();
+  for (const [route, { file, type }] of Object.entries(STATIC)) {
+    pages.set(route, { body: readFileSync(path.join(PAGE_DIR, file)), type });
+  }
+
+  const routes: Route[] = [
+    {
+      method: 'POST',
+      pattern: /^\/v1\/actions$/,
+      name: 'POST /v1/actions',
+      body: true,
+      handler: (m, c, _p, b) => gateway.handleAction(m, c, b),
+    },
+    {
+      method: 'GET',
+      pattern: /^\/v1\/actions\/([A-Za-z0-9_-]{1,128})$/,
+      name: 'GET /v1/actions/{request_id}',
+      handler: (m, c, p) => gateway.getStatus(m, c, p[0] ?? ''),
+    },
+    {
+      method: 'GET',
+      pattern: /^\/v1\/tools$/,
+      name: 'GET /v1/tools',
+      handler: (m, c) => gateway.listTools(m, c),
+    },
+    {
+      method: 'GET',
+      pattern: /^\/approvals\/pending$/,
+      name: 'GET /approvals/pending',
+      handler: (m, c) => gateway.listPending(m, c),
+    },
+    {
+      method: 'POST',
+      pattern: /^\/approvals\/([A-Za-z0-9_-]{1,128})\/(approve|deny)$/,
+      name: 'POST /approvals/{approval_id}/{decision}',
+      handler: (m, c, p) =>
+        gateway.decide(m, c, p[0] ?? '', p[1] === 'approve' ? 'approve' : 'deny'),
+    },
+  ];
+
+  const authenticate = (req: http.IncomingMessage): Caller | null => {
+    const header = req.headers.authorization;
+    const match = typeof header === 'string' ? /^Bearer ([\x21-\x7e]{1,512})$/.exec(header) : null;
+    if (!match?.[1]) return null;
+    // Both comparisons always run, so timing tells nothing about which key was close.
+    const isAgent = keyMatches(match[1], keys.apiKey);
+    const isApprover = keyMatches(match[1], keys.approverKey);
+    if (isAgent) return { id: 'local-agent-key', role: 'agent' };
+    if (isApprover) return { id: 'local-approver-key', role: 'approver' };
+    return null;
+  };
+
+  const inFlight = new Set<Promise<void>>();
+
+  const send = (res: http.ServerResponse, requestId: string, answer: HttpAnswer, close = false) => {
+    const body = JSON.stringify(answer.body);
+    res.writeHead(answer.status, {
+      ...SECURITY_HEADERS,
+      ...answer.headers,
+      'content-type': 'application/json; charset=utf-8',
+      'content-length': Buffer.byteLength(body),
+      'x-request-id': requestId,
+      ...(close ? { connection: 'close' } : {}),
+    });
+    res.end(body);
+  };
+
+  const handle = async (req: http.IncomingMessage, res: http.ServerResponse) => {
+    const startedAt = clock.now();
+    const requestId = ids.requestId();
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const method = req.method ?? 'GET';
+    const page = method === 'GET' ? pages.get(url.pathname) : undefined;
+    if (page) {
+      res.writeHead(200, {
+        ...SECURITY_HEADERS,
+        'content-type': page.type,
+        'content-security-policy': PAGE_CSP,
+        'content-length': page.body.length,
+      });
+      res.end(page.body);
+      return;
+    }
+    const route = routes.find((r) => r.pattern.test(url.pathname) && r.method === method);
+    const pathMatch = routes.find((r) => r.pattern.test(url.pathname));
+    const meta: RequestMeta = {
+      requestId,
+      route: route?.name ?? `${method} ${url.pathname.slice(0, 200)}`,
+      startedAt,
+    };
+    const caller = authenticate(req);
+    let answer: HttpAnswer;
+    let close = false;
+    if (!route) {
+      drain(req);
+      answer = await gateway.refuseAtEdge(
+        meta,
+        caller,
+        pathMatch
+          ? new AirlockError(
+              'method_not_allowed',
+              `Use ${pathMatch.method} ${pathMatch.name.split(' ')[1]}.`,
+            )
+          : new AirlockError(
+              'not_found',
+              'No such route. The API is POST /v1/actions, GET /v1/actions/{request_id}, GET /v1/tools.',
+            ),
+      );
+    } else if (!caller) {
+      drain(req);
+      answer = await gateway.refuseAtEdge(
+        meta,
+        null,
+        new AirlockError(
+          'unauthorized',
+          'Send the gateway key as "Authorization: Bearer <key>" (printed by npm start).',
+        ),
+      );
+    } else if (route.body) {
+      const read = await readBody(req, req.headers['content-type']);
+      if (read.error) close = read.error.code === 'payload_too_large';
+      answer = read.error
+        ? await gateway.refuseAtEdge(meta, caller, read.error, read.body)
+        : await route.handler(meta, caller, paramsOf(route, url.pathname), read.body ?? '');
+    } else {
+      drain(req);
+      answer = await route.handler(meta, caller, paramsOf(route, url.pathname), '');
+    }
+    send(res, requestId, answer, close);
+    log.info('request', {
+      request_id: requestId,
+      route: meta.route,
+      status: answer.status,
+      caller: caller?.id ?? null,
+      duration_ms: clock.now() - startedAt,
+    });
+  };
+
+  const server = http.createServer((req, res) => {
+    const p = handle(req, res).catch((err: unknown) => {
+      log.error('unhandled error in the local server', {
+        error: err instanceof Error ? err.message : String(err),
+      });
+      if (!res.headersSent) {
+        res.writeHead(500, { 'content-type': 'application/json; charset=utf-8' });
+        res.end(JSON.stringify({ error: { code: 'internal_error', message: 'internal error' } }));
+      }
+    });
+    inFlight.add(p);
+    void p.finally(() => inFlight.delete(p));
+  });
+  server.headersTimeout = 10_000;
+  server.requestTimeout = 30_000;
+
+  return {
+    server,
+    /** Stops accepting connections and waits for every request in flight to finish. */
+    async close(): Promise<void> {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
+      server.closeAllConnections();
+      await closed;
+    },
+  };
+}
+
+function paramsOf(route: Route, pathname: string): string[] {
+  return (route.pattern.exec(pathname) ?? []).slice(1).map((s) => s ?? '');
+}
+
+function drain(req: http.IncomingMessage): void {
+  let seen = 0;
+  req.on('data', (chunk: Buffer) => {
+    seen += chunk.length;
+    if (seen > DRAIN_LIMIT) req.destroy();
+  });
+  req.resume();
+}
+
+/** Reads a JSON body of at most {@link MAX_BODY_BYTES}; refuses other content types (415). */
+async function readBody(
+  req: http.IncomingMessage,
+  contentType: string | undefined,
+): Promise<{ body?: string; error?: AirlockError }> {
+  const type = (contentType ?? '').split(';')[0]?.trim().toLowerCase();
+  if (type !== 'application/json') {
+    drain(req);
+    return {
+      error: new AirlockError(
+        'unsupported_media_type',
+        'Send the body as JSON with "Content-Type: application/json".',
+      ),
+    };
+  }
+  const tooLarge = () =>
+    new AirlockError(
+      'payload_too_large',
+      `The body is larger than ${MAX_BODY_BYTES} bytes; send a smaller request.`,
+    );
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && declared > MAX_BODY_BYTES) {
+    drain(req);
+    return { error: tooLarge() };
+  }
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let done = false;
+    req.on('data', (chunk: Buffer) => {
+      if (done) return;
+      size += chunk.length;
+      if (size > MAX_BODY_BYTES) {
+        done = true;
+        drain(req);
+        resolve({ error: tooLarge() });
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => {
+      if (done) return;
+      done = true;
+      resolve({ body: Buffer.concat(chunks).toString('utf8') });
+    });
+    req.on('error', () => {
+      if (done) return;
+      done = true;
+      resolve({
+        error: new AirlockError('validation_failed', 'The request body could not be read.'),
+      });
+    });
+  });
+}
