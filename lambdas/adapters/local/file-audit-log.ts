@@ -98,7 +98,7 @@ export class FileAuditLog implements AuditSink {
       const hash = chainHash(prev, withSeq);
       const line = JSON.stringify({ ...withSeq, prev_hash: prev, hash });
       const named = auditFileName(record.timestamp);
-      const file = Math.max(named, this.currentFile);
+      const file = [named, this.currentFile].sort()[1] ?? named;
       this.currentFile = file;
       const lines = byFile.get(file) ?? [];
       lines.push(line);
