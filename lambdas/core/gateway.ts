@@ -16,6 +16,7 @@ import type {
   Logger,
 } from './ports';
 import { isRead, runRead } from './reads';
+import { redactSecrets } from './redact';
 import { auditFieldsOf, parseEnvelope, parseJson, validateAction } from './validate';
 
 export interface GatewayConfig {
@@ -40,6 +41,8 @@ export interface GatewayDeps {
   ids: IdSource;
   log: Logger;
   config: GatewayConfig;
+  /** The secrets this deployment holds; any found in a record is redacted before it is written. */
+  secrets?: () => readonly string[];
 }
 
 /** Who is calling, as established by the edge (a bearer key locally, IAM on AWS). */
@@ -89,7 +92,7 @@ export class Gateway {
       hubspot_calls: calls,
     };
     try {
-      await this.deps.audit.append(record);
+      await this.deps.audit.append(redactSecrets(record, this.deps.secrets?.() ?? []));
     } catch (cause) {
       this.deps.log.error('audit write failed', {
         request_id: meta.requestId,

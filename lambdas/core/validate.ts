@@ -62,9 +62,11 @@ export function validateAction(raw: Record<string, unknown>): ValidatedAction {
   const name = raw.action;
   const spec = typeof name === 'string' ? findAction(name) : undefined;
   if (!spec) {
+    // The name is echoed only when it looks like an action name: never arbitrary input.
+    const shown = typeof name === 'string' && /^[a-z_]{1,64}$/.test(name) ? ` "${name}"` : '';
     throw new AirlockError(
       'unknown_action',
-      `Unknown action ${JSON.stringify(String(name).slice(0, 64))}. GET /v1/tools lists the actions.`,
+      `Unknown action${shown}. GET /v1/tools lists the actions.`,
     );
   }
   const { action: _name, ...params } = raw;

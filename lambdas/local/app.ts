@@ -8,7 +8,7 @@ import { ControlFile } from '../adapters/local/control-file';
 import { FileAuditLog } from '../adapters/local/file-audit-log';
 import { Gateway } from '../core/gateway';
 import type { AuditSink, Clock, IdSource, Logger, TokenProvider } from '../core/ports';
-import { type Emulator, startEmulator } from '../emulator/server';
+import { type Emulator, type EmulatorOptions, startEmulator } from '../emulator/server';
 import type { LocalConfig } from './config';
 import { loadKeys } from './keys';
 import { jsonLogger } from './log';
@@ -48,6 +48,8 @@ export interface LocalAppOverrides {
   wrapAudit?: (sink: AuditSink) => AuditSink;
   /** How often expired approvals are swept. @default 5000 */
   sweepIntervalMs?: number;
+  /** Rate limits of the embedded emulator. @default HubSpot's (100 per 10 s, search 5 per s) */
+  emulatorRateLimits?: EmulatorOptions['rateLimits'];
 }
 
 const systemClock: Clock = { now: () => Date.now() };
@@ -79,6 +81,7 @@ export async function startLocalApp(
     };
     emulator = await startEmulator({
       tokens: { [tokens.read]: READ_SCOPES, [tokens.write]: WRITE_SCOPES },
+      rateLimits: overrides.emulatorRateLimits,
     });
     baseUrl = emulator.url;
   } else {
@@ -106,6 +109,7 @@ export async function startLocalApp(
     clock,
     ids,
     log,
+    secrets,
     config: {
       promptMode: config.promptMode,
       allowedActions: config.allowedActions,

@@ -132,6 +132,12 @@ export function createLocalServer(options: LocalServerOptions) {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const method = req.method ?? 'GET';
     const page = method === 'GET' ? pages.get(url.pathname) : undefined;
+    if (method === 'GET' && url.pathname === '/favicon.ico') {
+      // Browsers ask for it on their own; answering keeps the audit log to real requests.
+      res.writeHead(204, SECURITY_HEADERS);
+      res.end();
+      return;
+    }
     if (page) {
       res.writeHead(200, {
         ...SECURITY_HEADERS,
@@ -203,7 +209,10 @@ export function createLocalServer(options: LocalServerOptions) {
         error: err instanceof Error ? err.message : String(err),
       });
       if (!res.headersSent) {
-        res.writeHead(500, { 'content-type': 'application/json; charset=utf-8' });
+        res.writeHead(500, {
+          ...SECURITY_HEADERS,
+          'content-type': 'application/json; charset=utf-8',
+        });
         res.end(JSON.stringify({ error: { code: 'internal_error', message: 'internal error' } }));
       }
     });

@@ -129,7 +129,7 @@ export class HubSpotAdapter implements HubSpotPort {
     const endpoint = 'POST /crm/v3/objects/notes';
     const note = await this.call('write', endpoint, ctx, false, (token, http) =>
       new notes.BasicApi(configure(this.basePath, token, http)).create({
-        properties: { hs_note_body: input.body, hs_timestamp: input.timestamp },
+        properties: { hs_note_body: noteBodyHtml(input.body), hs_timestamp: input.timestamp },
         associations: [
           {
             to: { id: input.target.id },
@@ -246,6 +246,21 @@ export class HubSpotAdapter implements HubSpotPort {
     await this.sleep(wait);
     return true;
   }
+}
+
+/**
+ * HubSpot renders `hs_note_body` as HTML. The approver approved plain text, so the note is sent
+ * as that text, escaped, with its line breaks: markup an agent slips in (a link, a tracking
+ * image) shows in HubSpot as the literal characters the approver saw, never as HTML.
+ */
+export function noteBodyHtml(text: string): string {
+  const escaped = text
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+    .replace(/"/g, '&quot;')
+    .replace(/'/g, '&#39;');
+  return escaped.replace(/\r\n|\r|\n/g, '<br>');
 }
 
 function timeout(): AirlockError {

@@ -1,0 +1,115 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { readAuditLog, verifyAuditLog } from '../../lambdas/adapters/local/audit-verify';
+import { FileAuditLog, listAuditFiles } from '../../lambdas/adapters/local/file-audit-log';
+import type { AuditRecord } from '../../lambdas/core/audit';
+
+function record(i: number, timestamp = '2026-11-29T10:00:00.000Z'): AuditRecord {
+  return {
+    timestamp,
+    user_id: `u-${i}`,
+    agent_prompt: `prompt ${i}`,
+    structured_action: { action: 'search_company', name: `Co ${i}` },
+    hubspot_endpoint: 'POST /crm/v3/objects/companies/search',
+    response_status: 200,
+    request_id: `req_${i}`,
+    event: 'request',
+    route: 'POST /v1/actions',
+    action: 'search_company',
+    outcome: 'completed',
+    reason: null,
+    caller: 'local-agent-key',
+    hubspot_status: 200,
+    hubspot_calls: [],
+    duration_ms: 3,
+  };
+}
+
+describe('the hash-chained audit log', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'audit-'));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  async function writeRecords(n: number, timestamp?: (i: number) => string): Promise<void> {
+    const log = await FileAuditLog.open(dir);
+    await Promise.all(Array.from({ length: n }, (_, i) => log.append(record(i, timestamp?.(i)))));
+    await log.close();
+  }
+
+  function lines(file: string): string[] {
+    return readFileSync(path.join(dir, file), 'utf8').trimEnd().split('\n');
+  }
+
+  it('writes concurrent appends in order with a whole chain', async () => {
+    await writeRecords(50);
+    const records = await readAuditLog(dir);
+    expect(records.map((r) => r.seq)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
+    expect(records.map((r) => r.request_id)).toEqual(
+      Array.from({ length: 50 }, (_, i) => `req_${i}`),
+    );
+    expect(await verifyAuditLog(dir)).toEqual({ ok: true, records: 50, files: 1 });
+  });
+
+  it('continues the chain after a restart and across days', async () => {
+    await writeRecords(3);
+    await writeRecords(2, () => '2026-11-30T00:00:01.000Z');
+    expect(await listAuditFiles(dir)).toEqual(['audit-2026-11-29.jsonl', 'audit-2026-11-30.jsonl']);
+    expect(await verifyAuditLog(dir)).toMatchObject({ ok: true, records: 5, files: 2 });
+  });
+
+  it('detects an altered record and names it', async () => {
+    await writeRecords(5);
+    const [file] = await listAuditFiles(dir);
+    const all = lines(file ?? '');
+    all[2] = (all[2] ?? '').replace('"response_status":200', '"response_status":404');
+    writeFileSync(path.join(dir, file ?? ''), `${all.join('\n')}\n`);
+    const result = await verifyAuditLog(dir);
+    expect(result.ok).toBe(false);
+    expect(result.problem).toMatchObject({ line: 3, seq: 3 });
+    expect(result.problem?.reason).toMatch(/altered/);
+  });
+
+  it('detects a deleted record', async () => {
+    await writeRecords(5);
+    const [file] = await listAuditFiles(dir);
+    const all = lines(file ?? '');
+    all.splice(1, 1);
+    writeFileSync(path.join(dir, file ?? ''), `${all.join('\n')}\n`);
+    const result = await verifyAuditLog(dir);
+    expect(result.ok).toBe(false);
+    expect(result.problem).toMatchObject({ line: 2, seq: 3 });
+    expect(result.problem?.reason).toMatch(/missing/);
+  });
+
+  it('detects a record whose hash was recomputed after editing (the next link breaks)', async () => {
+    await writeRecords(4);
+    const [file] = await listAuditFiles(dir);
+    const all = lines(file ?? '');
+    const entry = JSON.parse(all[1] ?? '{}');
+    entry.user_id = 'someone-else';
+    entry.hash = 'f'.repeat(64);
+    all[1] = JSON.stringify(entry);
+    writeFileSync(path.join(dir, file ?? ''), `${all.join('\n')}\n`);
+    const result = await verifyAuditLog(dir);
+    expect(result.problem?.seq).toBe(2);
+  });
+
+  it('detects records cut off the end through HEAD', async () => {
+    await writeRecords(4);
+    const [file] = await listAuditFiles(dir);
+    const all = lines(file ?? '');
+    writeFileSync(path.join(dir, file ?? ''), `${all.slice(0, 3).join('\n')}\n`);
+    const result = await verifyAuditLog(dir);
+    expect(result.ok).toBe(false);
+    expect(result.problem?.reason).toMatch(/cut off/);
+  });
+
+  it('refuses appends after close, so nothing is silently dropped', async () => {
+    const log = await FileAuditLog.open(dir);
+    await log.close();
+    await expect(log.append(record(1))).rejects.toThrow(/closed/);
+  });
+});
