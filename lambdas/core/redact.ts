@@ -9,6 +9,11 @@ export const REDACTED = '[REDACTED]';
 export function redactSecrets<T>(value: T, secrets: readonly string[]): T {
   const active = secrets.filter((s) => s.length >= 8);
   if (active.length === 0) return value;
+  // Fast path: one serialisation tells whether any secret is there at all (it almost never is).
+  const text = JSON.stringify(value) ?? '';
+  if (!active.some((s) => text.includes(s) || text.includes(JSON.stringify(s).slice(1, -1)))) {
+    return value;
+  }
   const walk = (v: unknown): unknown => {
     if (typeof v === 'string') {
       let out = v;

@@ -53,6 +53,19 @@ describe('the hash-chained audit log', () => {
     expect(await verifyAuditLog(dir)).toEqual({ ok: true, records: 50, files: 1 });
   });
 
+  it('writes appends that arrive while the previous batch and HEAD are being written', async () => {
+    const log = await FileAuditLog.open(dir);
+    const appends: Promise<void>[] = [];
+    for (let i = 0; i < 40; i += 1) {
+      appends.push(log.append(record(i)));
+      // Stagger the arrivals across the writer's awaits (append, sync, HEAD).
+      await new Promise((r) => setTimeout(r, i % 3));
+    }
+    await Promise.all(appends);
+    await log.close();
+    expect(await verifyAuditLog(dir)).toEqual({ ok: true, records: 40, files: 1 });
+  });
+
   it('continues the chain after a restart and across days', async () => {
     await writeRecords(3);
     await writeRecords(2, () => '2026-11-30T00:00:01.000Z');

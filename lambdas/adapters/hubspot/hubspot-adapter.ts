@@ -5,6 +5,8 @@
  * and a transport bound to the request's deadline, so the gateway, not the client, owns
  * retries and timeouts (the client's own 429 retry sleeps 10 s per attempt).
  */
+import http from 'node:http';
+import https from 'node:https';
 import * as companies from '@hubspot/api-client/lib/codegen/crm/companies';
 import * as contacts from '@hubspot/api-client/lib/codegen/crm/contacts';
 import * as emails from '@hubspot/api-client/lib/codegen/crm/objects/emails';
@@ -43,25 +45,68 @@ interface RawResponse {
   text: string;
 }
 
+/**
+ * Keep-alive agents shared by every call: one TLS handshake per connection, not per request.
+ * node:http rather than fetch: on the same search it costs about a quarter of fetch's CPU.
+ */
+const agents = {
+  http: new http.Agent({ keepAlive: true, maxSockets: 32 }),
+  https: new https.Agent({ keepAlive: true, maxSockets: 32 }),
+};
+
+/** Sends one request; rejects with an AbortError when `signal` fires (the request deadline). */
+function send(
+  url: string,
+  method: string,
+  headers: Record<string, string>,
+  body: string | undefined,
+  signal: AbortSignal,
+): Promise<RawResponse> {
+  return new Promise((resolve, reject) => {
+    const target = new URL(url);
+    const secure = target.protocol === 'https:';
+    const outgoing: Record<string, string | number> = { ...headers };
+    if (body !== undefined) outgoing['content-length'] = Buffer.byteLength(body);
+    const req = (secure ? https : http).request(
+      target,
+      { method, headers: outgoing, agent: secure ? agents.https : agents.http, signal },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('error', reject);
+        res.on('end', () => {
+          const flat: Record<string, string> = {};
+          for (const [k, v] of Object.entries(res.headers)) {
+            if (v !== undefined) flat[k] = Array.isArray(v) ? v.join(', ') : v;
+          }
+          resolve({
+            status: res.statusCode ?? 0,
+            headers: flat,
+            text: Buffer.concat(chunks).toString('utf8'),
+          });
+        });
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
 /** The codegen's transport interface, bound to one attempt's abort signal. */
 function transport(signal: AbortSignal, seen: { last?: RawResponse }) {
   return contacts.wrapHttpLibrary({
     async send(request) {
-      const res = await fetch(request.getUrl(), {
-        method: request.getHttpMethod(),
-        headers: request.getHeaders(),
-        body: request.getBody() as string | undefined,
+      const res = await send(
+        request.getUrl(),
+        request.getHttpMethod(),
+        request.getHeaders(),
+        request.getBody() as string | undefined,
         signal,
-      });
-      const headers: Record<string, string> = {};
-      res.headers.forEach((value, key) => {
-        headers[key] = value;
-      });
-      const buffer = Buffer.from(await res.arrayBuffer());
-      seen.last = { status: res.status, headers, text: buffer.toString('utf8') };
-      return new contacts.ResponseContext(res.status, headers, {
-        text: async () => buffer.toString('utf8'),
-        binary: async () => buffer,
+      );
+      seen.last = res;
+      return new contacts.ResponseContext(res.status, res.headers, {
+        text: async () => res.text,
+        binary: async () => Buffer.from(res.text, 'utf8'),
       });
     },
   });
@@ -271,8 +316,8 @@ function timeout(): AirlockError {
 }
 
 function isConnectionRefused(err: unknown): boolean {
-  const cause = (err as { cause?: { code?: string } } | undefined)?.cause;
-  return cause?.code === 'ECONNREFUSED';
+  const e = err as { code?: string; cause?: { code?: string } } | undefined;
+  return e?.code === 'ECONNREFUSED' || e?.cause?.code === 'ECONNREFUSED';
 }
 
 function parseBody(res: RawResponse): Record<string, unknown> {

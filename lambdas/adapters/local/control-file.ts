@@ -1,16 +1,32 @@
 import { promises as fs } from 'node:fs';
 import type { ControlState } from '../../core/ports';
 
+type State = { contained: boolean; readOnly: boolean };
+
 /**
  * Kill switch and read-only mode for local mode, kept in `<data dir>/control.json`
- * (`{"contained": true, "read_only": false}`). It is read on every request, so a change takes
- * effect at once. A file that exists but cannot be read or parsed counts as contained:
- * when in doubt, the gateway fails closed.
+ * (`{"contained": true, "read_only": false}`). The file is read again at most every
+ * `maxAgeMs` (default 250 ms), so a change made by another process takes effect within that,
+ * and one made through {@link write} at once. A file that exists but cannot be read or parsed
+ * counts as contained: when in doubt, the gateway fails closed.
  */
 export class ControlFile implements ControlState {
-  constructor(private readonly file: string) {}
+  private cached: { state: State; at: number } | null = null;
 
-  async read(): Promise<{ contained: boolean; readOnly: boolean }> {
+  constructor(
+    private readonly file: string,
+    private readonly maxAgeMs = 250,
+  ) {}
+
+  async read(): Promise<State> {
+    const now = Date.now();
+    if (this.cached && now - this.cached.at < this.maxAgeMs) return this.cached.state;
+    const state = await this.readFile();
+    this.cached = { state, at: now };
+    return state;
+  }
+
+  private async readFile(): Promise<State> {
     let text: string;
     try {
       text = await fs.readFile(this.file, 'utf8');
@@ -27,7 +43,8 @@ export class ControlFile implements ControlState {
     }
   }
 
-  async write(state: { contained: boolean; readOnly: boolean }): Promise<void> {
+  async write(state: State): Promise<void> {
+    this.cached = null;
     const tmp = `${this.file}.${process.pid}.tmp`;
     await fs.writeFile(
       tmp,
@@ -35,5 +52,6 @@ export class ControlFile implements ControlState {
       { mode: 0o600 },
     );
     await fs.rename(tmp, this.file);
+    this.cached = null;
   }
 }

@@ -1,0 +1,34 @@
+import { REDACTED, redactSecrets } from '../../lambdas/core/redact';
+
+describe('secret redaction', () => {
+  const secret = 'pat-na1-0123456789abcdef';
+
+  it('replaces a secret wherever it stands in a record, deeply', () => {
+    const record = {
+      agent_prompt: `use ${secret} please`,
+      structured_action: { action: 'search_company', name: secret, tags: [`x${secret}y`] },
+      response_status: 400,
+      nothing: null,
+    };
+    expect(redactSecrets(record, [secret])).toEqual({
+      agent_prompt: `use ${REDACTED} please`,
+      structured_action: { action: 'search_company', name: REDACTED, tags: [`x${REDACTED}y`] },
+      response_status: 400,
+      nothing: null,
+    });
+  });
+
+  it('returns the record unchanged when no secret is in it', () => {
+    const record = { agent_prompt: 'hello', n: 1 };
+    expect(redactSecrets(record, [secret])).toBe(record);
+  });
+
+  it('finds a secret that JSON would escape', () => {
+    const odd = 'key"with\\quotes';
+    expect(redactSecrets({ a: `x${odd}` }, [odd])).toEqual({ a: `x${REDACTED}` });
+  });
+
+  it('ignores secrets too short to be real, which would redact ordinary words', () => {
+    expect(redactSecrets({ a: 'the cat' }, ['cat'])).toEqual({ a: 'the cat' });
+  });
+});
