@@ -246,3 +246,19 @@ function simplify(prop: JsonSchema): JsonSchema {
   for (const [k, v] of Object.entries(prop)) if (!UNSUPPORTED.has(k)) out[k] = v;
   return out;
 }
+
+/** The catalog as a Markdown table, for the README (a test keeps the two in step). */
+export function catalogMarkdown(): string {
+  const rows = CATALOG.map((a) => {
+    const shape = a.params.shape as Record<string, unknown>;
+    const params = Object.keys(shape)
+      .map((k) => `\`${k}\``)
+      .join(', ');
+    return `| \`${a.name}\` | ${a.kind} | ${params} | ${a.returns.map((r) => `\`${r}\``).join(', ')} | ${a.scopes.map((s) => `\`${s}\``).join(', ')} |`;
+  });
+  return [
+    '| action | kind | parameters | returns | HubSpot scopes |',
+    '|---|---|---|---|---|',
+    ...rows,
+  ].join('\n');
+}

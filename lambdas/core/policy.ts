@@ -142,3 +142,12 @@ export function bulkGuardQuery(values: Record<string, string | undefined>): void
 export function isCleanIdentifier(value: string): boolean {
   return !ANY_CONTROL_CHARS.test(value) && !INVISIBLE_CHARS.test(value);
 }
+
+/** The injection markers as a Markdown table, for the README (a test keeps the two in step). */
+export function injectionMarkersMarkdown(): string {
+  return [
+    '| marker | example it catches |',
+    '|---|---|',
+    ...INJECTION_MARKERS.map((m) => `| \`${m.id}\` | ${m.example.replace(/\|/g, '\\|')} |`),
+  ].join('\n');
+}

@@ -211,3 +211,19 @@ describe('every refusal of the contract, over HTTP', () => {
     expect((await verifyAuditLog(t.app.auditDir)).ok).toBe(true);
   });
 });
+
+describe('an action allowlist', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startTestApp({ AIRLOCK_ALLOWED_ACTIONS: 'search_company' });
+  });
+  afterAll(() => t.close());
+
+  it('answers 403 action_not_allowed to an action this gateway does not serve, without calling HubSpot', async () => {
+    const before = t.app.emulator?.requests.length;
+    const res = await t.act({ action: 'search_contact', email: 'jane.cooper@acme.com' });
+    expect([res.status, errorCode(res.body)]).toEqual([403, 'action_not_allowed']);
+    expect(t.app.emulator?.requests.length).toBe(before);
+    expect((await t.act({ action: 'search_company', domain: 'acme.com' })).status).toBe(200);
+  });
+});

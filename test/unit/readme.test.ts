@@ -1,0 +1,29 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { catalogMarkdown } from '../../lambdas/core/catalog';
+import { injectionMarkersMarkdown } from '../../lambdas/core/policy';
+
+const README = readFileSync(path.join(__dirname, '../../README.md'), 'utf8');
+
+function block(name: string): string {
+  const match = new RegExp(`<!-- ${name}:start -->\\n([\\s\\S]*?)\\n<!-- ${name}:end -->`).exec(
+    README,
+  );
+  return match?.[1] ?? '';
+}
+
+describe('the README', () => {
+  it('opens with the two commands', () => {
+    expect(README.split('\n').slice(0, 8).join('\n')).toContain(
+      'npm ci && npm start     # the local gateway, emulator, approval page\nnpm test ',
+    );
+  });
+
+  it('documents the catalog as declared in the code', () => {
+    expect(block('catalog')).toBe(catalogMarkdown());
+  });
+
+  it('documents the injection markers the policy applies', () => {
+    expect(block('markers')).toBe(injectionMarkersMarkdown());
+  });
+});
