@@ -494,19 +494,7 @@ export class Gateway {
       status: 'expired',
     });
     if (!expired) return (await this.deps.approvals.get(approval.approval_id)) ?? approval;
-    const meta: RequestMeta = {
-      requestId: approval.request_id,
-      route: null,
-      startedAt: this.deps.clock.now(),
-    };
-    await this.audit(meta, {
-      ...approvalRecordFields(expired),
-      event: 'approval',
-      route: null,
-      outcome: 'expired',
-      reason: 'approval_expired',
-      response_status: null,
-    });
+    await this.auditApprovalEvent(expired, 'expired', 'approval_expired');
     return expired;
   }
 
@@ -527,18 +515,27 @@ export class Gateway {
       });
       if (!failed) continue;
       count += 1;
-      await this.audit(
-        { requestId: a.request_id, route: null, startedAt: this.deps.clock.now() },
-        {
-          ...approvalRecordFields(failed),
-          event: 'approval',
-          outcome: 'failed',
-          reason: 'interrupted',
-          response_status: null,
-        },
-      );
+      await this.auditApprovalEvent(failed, 'failed', 'interrupted');
     }
     return count;
+  }
+
+  /** The record of an approval event that no caller triggered (an expiry, a recovery). */
+  private async auditApprovalEvent(
+    approval: Approval,
+    outcome: AuditOutcome,
+    reason: string,
+  ): Promise<void> {
+    await this.audit(
+      { requestId: approval.request_id, route: null, startedAt: this.deps.clock.now() },
+      {
+        ...approvalRecordFields(approval),
+        event: 'approval',
+        outcome,
+        reason,
+        response_status: null,
+      },
+    );
   }
 
   /** Expires every pending approval past its expiry; the local server runs it on a timer. */

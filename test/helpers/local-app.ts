@@ -82,3 +82,8 @@ export async function startTestApp(
     },
   };
 }
+
+/** The error code of an answer's body, if it has one. */
+export function errorCode(body: Record<string, unknown>): string | undefined {
+  return (body.error as { code?: string } | undefined)?.code;
+}

@@ -1,9 +1,5 @@
 import { DEMO } from '../../lambdas/emulator/seed';
-import { startTestApp, type TestApp } from '../helpers/local-app';
-
-function errorCode(body: Record<string, unknown>): string | undefined {
-  return (body.error as { code?: string } | undefined)?.code;
-}
+import { errorCode, startTestApp, type TestApp } from '../helpers/local-app';
 
 async function requestNote(t: TestApp, body: string) {
   const res = await t.act(

@@ -1,12 +1,8 @@
 import type { AuditSink } from '../../lambdas/core/ports';
 import { DEMO } from '../../lambdas/emulator/seed';
-import { startTestApp, type TestApp } from '../helpers/local-app';
+import { errorCode, startTestApp, type TestApp } from '../helpers/local-app';
 
 const read = { action: 'search_company', domain: 'acme.com' };
-
-function errorCode(body: Record<string, unknown>): string | undefined {
-  return (body.error as { code?: string } | undefined)?.code;
-}
 
 describe('every refusal of the contract, over HTTP', () => {
   let t: TestApp;

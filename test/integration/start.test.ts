@@ -3,32 +3,12 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { readAuditLog } from '../../lambdas/adapters/local/audit-verify';
+import { waitForOutput } from '../helpers/process';
 
 const ROOT = path.resolve(__dirname, '../..');
 // As `npm start` runs it: one node process with tsx as a loader, no relay process in between.
 const NODE = process.execPath;
 const TSX_ARGS = ['--import', 'tsx'];
-
-function waitForOutput(child: ChildProcess, pattern: RegExp, timeoutMs = 20_000): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let out = '';
-    const timer = setTimeout(
-      () => reject(new Error(`timed out waiting for ${pattern}; got:\n${out}`)),
-      timeoutMs,
-    );
-    child.stdout?.on('data', (chunk: Buffer) => {
-      out += chunk.toString();
-      if (pattern.test(out)) {
-        clearTimeout(timer);
-        resolve(out);
-      }
-    });
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`exited with ${code} before ${pattern}:\n${out}`));
-    });
-  });
-}
 
 describe('npm start', () => {
   let dataDir: string;
