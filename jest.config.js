@@ -5,7 +5,10 @@ module.exports = {
   testMatch: ['**/*.test.ts'],
   transform: {
     '^.+\\.(t|j)sx?$': ['@swc/jest', { jsc: { target: 'es2022' }, module: { type: 'commonjs' } }],
+    '^.+\\.mjs$': ['@swc/jest', { jsc: { target: 'es2022' }, module: { type: 'commonjs' } }],
   },
+  // ESM-only packages (middy) are transformed to CommonJS like our own code.
+  transformIgnorePatterns: ['/node_modules/(?!(@middy)/)'],
   setupFiles: ['<rootDir>/test/setup.ts'],
   testTimeout: 30000,
 };

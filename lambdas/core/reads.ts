@@ -21,6 +21,25 @@ const COMPANY_PROPS = ['name', 'domain', 'notes_last_contacted'];
 const EMAIL_PROPS = ['hs_timestamp', 'hs_email_subject', 'hs_email_direction'];
 
 /**
+ * Every search the core can build, per object: the properties it may read, filter on and sort
+ * by. The HubSpot-call function checks each request against this, so even a compromised caller
+ * can only make the searches the catalog makes.
+ */
+export const SEARCH_ALLOWLIST = {
+  contacts: {
+    properties: CONTACT_PROPS,
+    filters: ['email', 'firstname', 'lastname', 'company'],
+    sorts: [] as string[],
+  },
+  companies: { properties: COMPANY_PROPS, filters: ['name', 'domain'], sorts: [] as string[] },
+  emails: {
+    properties: EMAIL_PROPS,
+    filters: ['associations.company', 'associations.contact'],
+    sorts: ['hs_timestamp'],
+  },
+} as const;
+
+/**
  * A name matches as a whole word when it is one word (CONTAINS_TOKEN), and exactly (EQ,
  * case-insensitive on HubSpot) when it has several, since a token search takes one token.
  */

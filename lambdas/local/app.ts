@@ -1,17 +1,18 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { HubSpotAdapter } from '../adapters/hubspot/hubspot-adapter';
+import { randomIds } from '../adapters/ids';
+import { jsonLogger } from '../adapters/json-logger';
 import { FileApprovalStore } from '../adapters/local/approval-store';
 import { ControlFile } from '../adapters/local/control-file';
 import { FileAuditLog } from '../adapters/local/file-audit-log';
 import { Gateway } from '../core/gateway';
-import type { AuditSink, Clock, IdSource, Logger, TokenProvider } from '../core/ports';
+import type { AuditSink, Clock, Logger, TokenProvider } from '../core/ports';
 import { type Emulator, type EmulatorOptions, startEmulator } from '../emulator/server';
 import type { LocalConfig } from './config';
 import { loadKeys } from './keys';
-import { jsonLogger } from './log';
 import { createLocalServer } from './server';
 
 /** The scopes each local token gets in the emulator: exactly the catalog's, split read/write. */
@@ -54,10 +55,7 @@ export interface LocalAppOverrides {
 
 const systemClock: Clock = { now: () => Date.now() };
 
-const ids: IdSource = {
-  requestId: () => `req_${randomUUID().replace(/-/g, '')}`,
-  approvalId: () => `apr_${randomUUID().replace(/-/g, '')}`,
-};
+const ids = randomIds;
 
 /** Builds the local adapters around the core and serves it on 127.0.0.1. */
 export async function startLocalApp(

@@ -1,13 +1,12 @@
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
+import { checkBodySize, checkContentType, notFound, UNAUTHORIZED_MESSAGE } from '../core/edge';
 import { AirlockError, type HttpAnswer } from '../core/errors';
 import type { Caller, Gateway, RequestMeta } from '../core/gateway';
 import type { Clock, IdSource, Logger } from '../core/ports';
 import { keyMatches } from './keys';
 
-/** The largest request body accepted, in bytes (DESIGN §3: 413 above it). */
-export const MAX_BODY_BYTES = 64 * 1024;
 /** A body larger than this is not even drained: the connection is closed. */
 const DRAIN_LIMIT = 1024 * 1024;
 
@@ -168,20 +167,14 @@ export function createLocalServer(options: LocalServerOptions) {
               'method_not_allowed',
               `Use ${pathMatch.method} ${pathMatch.name.split(' ')[1]}.`,
             )
-          : new AirlockError(
-              'not_found',
-              'No such route. The API is POST /v1/actions, GET /v1/actions/{request_id}, GET /v1/tools.',
-            ),
+          : notFound(),
       );
     } else if (!caller) {
       drain(req);
       answer = await gateway.refuseAtEdge(
         meta,
         null,
-        new AirlockError(
-          'unauthorized',
-          'Send the gateway key as "Authorization: Bearer <key>" (printed by npm start).',
-        ),
+        new AirlockError('unauthorized', UNAUTHORIZED_MESSAGE.local),
       );
     } else if (route.body) {
       const read = await readBody(req, req.headers['content-type']);
@@ -248,30 +241,21 @@ function drain(req: http.IncomingMessage): void {
   req.resume();
 }
 
-/** Reads a JSON body of at most {@link MAX_BODY_BYTES}; refuses other content types (415). */
+/** Reads a JSON body within the size limit (413 above it); refuses other content types (415). */
 async function readBody(
   req: http.IncomingMessage,
   contentType: string | undefined,
 ): Promise<{ body?: string; error?: AirlockError }> {
-  const type = (contentType ?? '').split(';')[0]?.trim().toLowerCase();
-  if (type !== 'application/json') {
+  const typeError = checkContentType(contentType);
+  if (typeError) {
     drain(req);
-    return {
-      error: new AirlockError(
-        'unsupported_media_type',
-        'Send the body as JSON with "Content-Type: application/json".',
-      ),
-    };
+    return { error: typeError };
   }
-  const tooLarge = () =>
-    new AirlockError(
-      'payload_too_large',
-      `The body is larger than ${MAX_BODY_BYTES} bytes; send a smaller request.`,
-    );
   const declared = Number(req.headers['content-length']);
-  if (Number.isFinite(declared) && declared > MAX_BODY_BYTES) {
+  const declaredError = Number.isFinite(declared) ? checkBodySize(declared) : null;
+  if (declaredError) {
     drain(req);
-    return { error: tooLarge() };
+    return { error: declaredError };
   }
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
@@ -280,10 +264,11 @@ async function readBody(
     req.on('data', (chunk: Buffer) => {
       if (done) return;
       size += chunk.length;
-      if (size > MAX_BODY_BYTES) {
+      const sizeError = checkBodySize(size);
+      if (sizeError) {
         done = true;
         drain(req);
-        resolve({ error: tooLarge() });
+        resolve({ error: sizeError });
         return;
       }
       chunks.push(chunk);

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { readAuditLog } from '../../lambdas/adapters/local/audit-verify';
 import { type LocalApp, type LocalAppOverrides, startLocalApp } from '../../lambdas/local/app';
 import { loadConfig } from '../../lambdas/local/config';
-import { jsonLogger } from '../../lambdas/local/log';
+import { jsonLogger } from '../../lambdas/adapters/json-logger';
 
 export interface Answer {
   status: number;

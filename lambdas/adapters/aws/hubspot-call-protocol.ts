@@ -1,0 +1,77 @@
+import { z } from 'zod';
+import { MAX_LIMIT } from '../../core/catalog';
+import type { ErrorCode } from '../../core/errors';
+import type { CrmRecord, HubSpotCall } from '../../core/ports';
+import { SEARCH_ALLOWLIST } from '../../core/reads';
+
+/**
+ * What the validation function may ask of the HubSpot-call function, checked there again:
+ * a search the catalog could have built (allowlisted object, properties, filters and sorts,
+ * at most 10 results). There is no write operation: the read function cannot write.
+ */
+const filter = z.strictObject({
+  propertyName: z.string().max(64),
+  operator: z.enum(['EQ', 'CONTAINS_TOKEN', 'IN']),
+  value: z.string().max(254).optional(),
+  values: z.array(z.string().max(254)).max(10).optional(),
+});
+
+export const searchInvocation = z
+  .strictObject({
+    op: z.literal('search'),
+    object: z.enum(['contacts', 'companies', 'emails']),
+    request: z.strictObject({
+      filterGroups: z
+        .array(z.strictObject({ filters: z.array(filter).min(1).max(4) }))
+        .min(1)
+        .max(3),
+      properties: z.array(z.string().max(64)).max(10),
+      sorts: z
+        .array(
+          z.strictObject({
+            propertyName: z.string().max(64),
+            direction: z.enum(['ASCENDING', 'DESCENDING']),
+          }),
+        )
+        .max(1)
+        .optional(),
+      limit: z.number().int().min(1).max(MAX_LIMIT),
+    }),
+    /** Epoch ms after which the call must give up. */
+    deadline: z.number().int().positive(),
+  })
+  .superRefine((inv, ctx) => {
+    const allowed = SEARCH_ALLOWLIST[inv.object];
+    const has = (list: readonly string[], v: string) => list.includes(v);
+    for (const p of inv.request.properties) {
+      if (!has(allowed.properties, p)) ctx.addIssue({ code: 'custom', message: `property ${p}` });
+    }
+    for (const g of inv.request.filterGroups) {
+      for (const f of g.filters) {
+        if (!has(allowed.filters, f.propertyName)) {
+          ctx.addIssue({ code: 'custom', message: `filter on ${f.propertyName}` });
+        }
+      }
+    }
+    for (const s of inv.request.sorts ?? []) {
+      if (!has(allowed.sorts, s.propertyName)) {
+        ctx.addIssue({ code: 'custom', message: `sort on ${s.propertyName}` });
+      }
+    }
+  });
+
+export type SearchInvocation = z.infer<typeof searchInvocation>;
+
+export type HubSpotCallResult =
+  | { ok: true; records: CrmRecord[]; calls: HubSpotCall[] }
+  | {
+      ok: false;
+      error: {
+        code: ErrorCode;
+        message: string;
+        retryAfterSeconds?: number;
+        hubspotStatus?: number;
+        details?: unknown;
+      };
+      calls: HubSpotCall[];
+    };
