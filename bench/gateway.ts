@@ -23,7 +23,7 @@ import { validateAction } from '../lambdas/core/validate';
 import { READ_SCOPES, startLocalApp, WRITE_SCOPES } from '../lambdas/local/app';
 import { loadConfig } from '../lambdas/local/config';
 import { newKey } from '../lambdas/local/keys';
-import { jsonLogger } from '../lambdas/local/log';
+import { jsonLogger } from '../lambdas/adapters/json-logger';
 import { type BenchEmulator, startBenchEmulator } from './emulator-thread';
 import { keepAliveAgent, post } from './http';
 import { runLoad } from './load';
