@@ -1,10 +1,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { jsonLogger } from '../../lambdas/adapters/json-logger';
 import { readAuditLog } from '../../lambdas/adapters/local/audit-verify';
 import { type LocalApp, type LocalAppOverrides, startLocalApp } from '../../lambdas/local/app';
 import { loadConfig } from '../../lambdas/local/config';
-import { jsonLogger } from '../../lambdas/adapters/json-logger';
 
 export interface Answer {
   status: number;

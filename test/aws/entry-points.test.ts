@@ -1,0 +1,168 @@
+import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
+import { mockClient } from 'aws-sdk-client-mock';
+import { companySearch } from '../../lambdas/core/reads';
+import { type Emulator, startEmulator } from '../../lambdas/emulator/server';
+
+const TOKEN = 'pat-na1-entry-point-token';
+const context = { getRemainingTimeInMillis: () => 10_000 } as unknown as Context;
+
+/** The composition roots as Lambda loads them: configuration from the environment, middy. */
+describe('the Lambda entry points', () => {
+  const sm = mockClient(SecretsManagerClient);
+  const lambda = mockClient(LambdaClient);
+  const s3 = mockClient(S3Client);
+  let emulator: Emulator;
+  const saved = { ...process.env };
+
+  beforeAll(async () => {
+    emulator = await startEmulator({
+      tokens: {
+        [TOKEN]: ['crm.objects.contacts.read', 'crm.objects.companies.read', 'sales-email-read'],
+      },
+    });
+    Object.assign(process.env, {
+      AWS_REGION: 'eu-west-1',
+      HUBSPOT_READ_SECRET_ARN: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:read',
+      HUBSPOT_BASE_URL: emulator.url,
+      HUBSPOT_CALL_FUNCTION_NAME: 'hubspot-call',
+      AUDIT_BUCKET_NAME: 'audit-bucket',
+    });
+  });
+  afterAll(async () => {
+    process.env = saved;
+    sm.restore();
+    lambda.restore();
+    s3.restore();
+    await emulator.close();
+  });
+
+  it('hubspot-call reads its secret and searches HubSpot', async () => {
+    sm.on(GetSecretValueCommand).resolves({ SecretString: TOKEN });
+    const { handler } = await import('../../lambdas/aws/hubspot-call');
+    const result = await handler(
+      {
+        op: 'search',
+        object: 'companies',
+        request: companySearch({ action: 'search_company', domain: 'acme.com' }),
+        deadline: Date.now() + 3000,
+      },
+      context,
+    );
+    expect(result).toMatchObject({ ok: true, records: [{ properties: { domain: 'acme.com' } }] });
+  });
+
+  it('validation answers an API Gateway event, invoking hubspot-call and writing the audit record to S3', async () => {
+    lambda.on(InvokeCommand).resolves({
+      StatusCode: 200,
+      Payload: Buffer.from(
+        JSON.stringify({
+          ok: true,
+          records: [{ id: '7', properties: { name: 'Acme Corp' } }],
+          calls: [],
+        }),
+      ),
+    });
+    s3.on(PutObjectCommand).resolves({});
+    const { handler } = await import('../../lambdas/aws/validation');
+    const event = {
+      httpMethod: 'POST',
+      resource: '/v1/actions',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        user_id: 'u',
+        agent_prompt: 'find acme',
+        action: { action: 'search_company', name: 'Acme' },
+      }),
+      isBase64Encoded: false,
+      requestContext: {
+        requestId: 'r',
+        domainName: 'x.example',
+        stage: 'dev',
+        identity: { userArn: 'arn:aws:iam::1:role/agent' },
+      },
+    } as unknown as APIGatewayProxyEvent;
+    const res = (await handler(event, context)) as APIGatewayProxyResult;
+    expect(res.statusCode).toBe(200);
+    expect(JSON.parse(res.body).data.companies[0]).toEqual({
+      id: '7',
+      name: 'Acme Corp',
+      domain: null,
+      last_contacted: null,
+    });
+    expect(lambda.commandCalls(InvokeCommand)[0]?.args[0].input.FunctionName).toBe('hubspot-call');
+    const put = s3.commandCalls(PutObjectCommand)[0]?.args[0].input;
+    expect(put).toMatchObject({ Bucket: 'audit-bucket', ChecksumAlgorithm: 'SHA256' });
+    expect(JSON.parse(String(put?.Body))).toMatchObject({
+      caller: 'arn:aws:iam::1:role/agent',
+      response_status: 200,
+    });
+  });
+
+  it('validation refuses writes until the approval flow is deployed, and audits the refusal', async () => {
+    s3.reset();
+    s3.on(PutObjectCommand).resolves({});
+    const { handler } = await import('../../lambdas/aws/validation');
+    const event = {
+      httpMethod: 'POST',
+      resource: '/v1/actions',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({
+        user_id: 'u',
+        agent_prompt: 'log it',
+        action: { action: 'create_note', contact_id: '1', body: 'x' },
+      }),
+      requestContext: {
+        requestId: 'r',
+        domainName: 'x.example',
+        stage: 'dev',
+        identity: { userArn: 'arn:aws:iam::1:role/agent' },
+      },
+    } as unknown as APIGatewayProxyEvent;
+    const res = (await handler(event, context)) as APIGatewayProxyResult;
+    expect([res.statusCode, JSON.parse(res.body).error.code]).toEqual([403, 'action_not_allowed']);
+    expect(s3.commandCalls(PutObjectCommand)).toHaveLength(1);
+  });
+
+  it('validation answers 503 and withholds the data when S3 refuses the audit record', async () => {
+    s3.reset();
+    s3.on(PutObjectCommand).rejects(new Error('SlowDown'));
+    const { handler } = await import('../../lambdas/aws/validation');
+    const event = {
+      httpMethod: 'POST',
+      resource: '/v1/actions',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        user_id: 'u',
+        agent_prompt: 'find acme',
+        action: { action: 'search_company', name: 'Acme' },
+      }),
+      requestContext: {
+        requestId: 'r',
+        domainName: 'x.example',
+        stage: 'dev',
+        identity: { userArn: 'arn:aws:iam::1:role/agent' },
+      },
+    } as unknown as APIGatewayProxyEvent;
+    const res = (await handler(event, context)) as APIGatewayProxyResult;
+    expect(res.statusCode).toBe(503);
+    expect(res.body).not.toContain('Acme Corp');
+  });
+
+  it('validation refuses an event without a caller identity', async () => {
+    s3.reset();
+    s3.on(PutObjectCommand).resolves({});
+    const { handler } = await import('../../lambdas/aws/validation');
+    const event = {
+      httpMethod: 'GET',
+      resource: '/v1/tools',
+      headers: {},
+      body: null,
+      requestContext: { requestId: 'r', domainName: 'x.example', stage: 'dev', identity: {} },
+    } as unknown as APIGatewayProxyEvent;
+    const res = (await handler(event, context)) as APIGatewayProxyResult;
+    expect(res.statusCode).toBe(401);
+  });
+});
