@@ -5,6 +5,7 @@ import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-l
 import { mockClient } from 'aws-sdk-client-mock';
 import { companySearch } from '../../lambdas/core/reads';
 import { type Emulator, startEmulator } from '../../lambdas/emulator/server';
+import { invokePayload } from '../helpers/aws-stand-ins';
 
 const TOKEN = 'pat-na1-entry-point-token';
 const context = { getRemainingTimeInMillis: () => 10_000 } as unknown as Context;

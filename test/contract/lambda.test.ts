@@ -13,7 +13,7 @@ import { jsonLogger } from '../../lambdas/adapters/json-logger';
 import { createHubSpotCallHandler } from '../../lambdas/aws/hubspot-call-handler';
 import { createValidationHandler } from '../../lambdas/aws/validation-handler';
 import { startEmulator } from '../../lambdas/emulator/server';
-import { startS3 } from '../helpers/aws-stand-ins';
+import { invokePayload, startS3 } from '../helpers/aws-stand-ins';
 import { describeContract } from './cases';
 
 const READ = 'pat-na1-contract-read-token';
@@ -54,7 +54,7 @@ describeContract('the contract, served by the Lambda handlers', async () => {
       JSON.parse(Buffer.from(input.Payload).toString('utf8')),
       10_000,
     );
-    return { StatusCode: 200, Payload: Buffer.from(JSON.stringify(result)) };
+    return { StatusCode: 200, Payload: invokePayload(result) };
   });
   const handler = createValidationHandler({
     hubspot: new LambdaHubSpot(new LambdaClient({ region: 'eu-west-1' }), 'hubspot-call'),

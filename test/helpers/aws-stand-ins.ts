@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import type { InvokeCommandOutput } from '@aws-sdk/client-lambda';
 import { S3Client } from '@aws-sdk/client-s3';
 import S3rver from 's3rver';
 
@@ -31,4 +32,13 @@ export async function startS3(
       rmSync(directory, { recursive: true, force: true });
     },
   };
+}
+
+/** A Lambda invocation's payload as the SDK returns it: JSON bytes that can turn into a string. */
+export function invokePayload(value: unknown): NonNullable<InvokeCommandOutput['Payload']> {
+  const bytes = Buffer.from(JSON.stringify(value));
+  return Object.assign(bytes, {
+    transformToString: (encoding?: string) =>
+      bytes.toString((encoding ?? 'utf8') as BufferEncoding),
+  });
 }
