@@ -58,13 +58,11 @@ describe('the Lambda entry points', () => {
   it('validation answers an API Gateway event, invoking hubspot-call and writing the audit record to S3', async () => {
     lambda.on(InvokeCommand).resolves({
       StatusCode: 200,
-      Payload: Buffer.from(
-        JSON.stringify({
-          ok: true,
-          records: [{ id: '7', properties: { name: 'Acme Corp' } }],
-          calls: [],
-        }),
-      ),
+      Payload: invokePayload({
+        ok: true,
+        records: [{ id: '7', properties: { name: 'Acme Corp' } }],
+        calls: [],
+      }),
     });
     s3.on(PutObjectCommand).resolves({});
     const { handler } = await import('../../lambdas/aws/validation');
