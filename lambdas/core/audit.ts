@@ -15,6 +15,8 @@ export type AuditOutcome =
 
 export interface AuditApproval {
   approval_id: string;
+  /** The request that asked for the write (a decision's own request has its own id). */
+  request_id?: string;
   action_hash?: string;
   approver?: string | null;
   decided_at?: string | null;

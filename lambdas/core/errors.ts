@@ -15,6 +15,7 @@ export const ERROR_STATUS = {
   not_found: 404,
   method_not_allowed: 405,
   already_decided: 409,
+  approval_mismatch: 409,
   approval_expired: 410,
   payload_too_large: 413,
   unsupported_media_type: 415,

@@ -30,6 +30,10 @@ export interface GatewayConfig {
   approvalTtlMs: number;
   /** The status URL given to the agent for a pending write. */
   statusUrl(requestId: string): string;
+  /** Pending writes one user may have at once; more answer 429. @default 20 */
+  maxPendingPerUser?: number;
+  /** Pending writes in all; more answer 429. @default 200 */
+  maxPending?: number;
 }
 
 export interface GatewayDeps {
@@ -157,7 +161,12 @@ export class Gateway {
       }
     }
     const fields = auditFieldsOf(body);
-    return this.refuse(meta, err, { ...fields, caller: caller?.id ?? null });
+    let reason = err;
+    if (caller && meta.route?.includes(' /v1/') && (await this.deps.control.read()).contained) {
+      // The kill switch answers every /v1 call, however malformed (DESIGN §5.7).
+      reason = containedError();
+    }
+    return this.refuse(meta, reason, { ...fields, caller: caller?.id ?? null });
   }
 
   /** `POST /v1/actions`. */
@@ -180,13 +189,9 @@ export class Gateway {
         if (!control.contained) throw err;
       }
       fields = { ...fields, ...auditFieldsOf(body) };
-      if (control.contained) {
-        throw new AirlockError(
-          'gateway_contained',
-          'The gateway is contained by its operator (kill switch); no action runs until it is released.',
-        );
-      }
+      if (control.contained) throw containedError();
       const envelope = parseEnvelope(body);
+      this.refuseSecrets(rawBody);
       const action = validateAction(envelope.action);
       fields = {
         ...fields,
@@ -244,6 +249,19 @@ export class Gateway {
     action: ValidatedAction,
     fields: Partial<AuditRecord>,
   ): Promise<HttpAnswer> {
+    const pending = await this.deps.approvals.listByStatus('pending_approval');
+    const mine = pending.filter((a) => a.user_id === envelope.user_id).length;
+    const perUser = this.deps.config.maxPendingPerUser ?? 20;
+    const total = this.deps.config.maxPending ?? 200;
+    if (mine >= perUser || pending.length >= total) {
+      throw new AirlockError(
+        'rate_limited',
+        mine >= perUser
+          ? `${mine} writes of this user already wait for approval; wait for decisions before asking for more.`
+          : 'Too many writes wait for approval; wait for decisions before asking for more.',
+        { retryAfterSeconds: 60, details: { rule: 'pending_approvals' } },
+      );
+    }
     const now = this.deps.clock.now();
     const approval: Approval = {
       approval_id: this.deps.ids.approvalId(),
@@ -331,10 +349,22 @@ export class Gateway {
     if (caller.role !== 'agent') {
       throw new AirlockError('unauthorized', "This route takes the agent's credential.");
     }
-    if ((await this.deps.control.read()).contained) {
+    if ((await this.deps.control.read()).contained) throw containedError();
+  }
+
+  /**
+   * A request that carries one of the gateway's own credentials is refused: it would otherwise
+   * be stored with a pending write, shown to approvers and written into HubSpot.
+   */
+  private refuseSecrets(rawBody: string): void {
+    const secrets = (this.deps.secrets?.() ?? []).filter((s) => s.length >= 8);
+    if (
+      secrets.some((s) => rawBody.includes(s) || rawBody.includes(JSON.stringify(s).slice(1, -1)))
+    ) {
       throw new AirlockError(
-        'gateway_contained',
-        'The gateway is contained by its operator (kill switch); no action runs until it is released.',
+        'prompt_rejected',
+        "The request contains one of the gateway's credentials; it was not run. The operator should rotate that credential.",
+        { details: { rule: 'credential_in_request' } },
       );
     }
   }
@@ -366,6 +396,7 @@ export class Gateway {
     caller: Caller,
     approvalId: string,
     decision: 'approve' | 'deny',
+    rawBody = '',
   ): Promise<HttpAnswer> {
     let fields: Partial<AuditRecord> = {
       caller: caller.id,
@@ -375,10 +406,10 @@ export class Gateway {
     const calls: HubSpotCall[] = [];
     try {
       const found = await this.deps.approvals.get(approvalId);
-      if (found)
-        fields = { ...fields, ...approvalRecordFields(found), request_id: found.request_id };
+      if (found) fields = { ...fields, ...approvalRecordFields(found) };
       requireApprover(caller);
       if (!found) throw new AirlockError('not_found', 'No approval with this id.');
+      const seenHash = parseDecision(rawBody);
       const approval = await this.expireIfDue(found);
       if (approval.status === 'expired') {
         throw new AirlockError(
@@ -403,10 +434,23 @@ export class Gateway {
       if (caller.id === approval.requested_by) {
         throw new AirlockError('approver_required', 'The requester cannot approve its own write.');
       }
+      if (seenHash !== approval.action_hash) {
+        throw new AirlockError(
+          'approval_mismatch',
+          "The action_hash sent is not the hash of this approval's action: decide on what is shown now.",
+        );
+      }
       if (actionHash(approval.action) !== approval.action_hash) {
         throw new AirlockError(
           'internal_error',
           'The stored action no longer matches its approval hash; nothing was written.',
+        );
+      }
+      if (Date.parse(approval.expires_at) <= this.deps.clock.now()) {
+        await this.expireIfDue(approval);
+        throw new AirlockError(
+          'approval_expired',
+          `This approval expired at ${approval.expires_at}.`,
         );
       }
       const decidedAt = this.iso();
@@ -431,7 +475,17 @@ export class Gateway {
           body: { request_id: meta.requestId, approval: approvalView(decided) },
         };
       }
-      await this.audit(meta, { ...fields, outcome: 'approved', response_status: 200 });
+      try {
+        // Not the final record of this call (the write's outcome is): no status yet.
+        await this.audit(meta, { ...fields, outcome: 'approved', response_status: null });
+      } catch (err) {
+        // An approval with no record must never run, nor stay approved without an outcome.
+        await this.deps.approvals.transition(approvalId, 'approved', {
+          status: 'failed',
+          error: { code: 'audit_unavailable', message: 'the audit log was unavailable' },
+        });
+        throw err;
+      }
       return await this.executeWrite(meta, decided, fields, calls);
     } catch (err) {
       return this.refuse(meta, err, { ...fields, hubspot_calls: calls });
@@ -557,9 +611,34 @@ function requireApprover(caller: Caller): void {
   }
 }
 
+function containedError(): AirlockError {
+  return new AirlockError(
+    'gateway_contained',
+    'The gateway is contained by its operator (kill switch); no action runs until it is released.',
+  );
+}
+
+/** A decision's body: `{"action_hash": "<the hash the approver was shown>"}`. */
+function parseDecision(rawBody: string): string {
+  let hash: unknown;
+  try {
+    hash = (JSON.parse(rawBody) as { action_hash?: unknown }).action_hash;
+  } catch {
+    hash = undefined;
+  }
+  if (typeof hash !== 'string' || !/^[0-9a-f]{64}$/.test(hash)) {
+    throw new AirlockError(
+      'validation_failed',
+      'Send {"action_hash": "<hash>"} with the hash shown for the action you decide on.',
+    );
+  }
+  return hash;
+}
+
 function approvalFields(a: Approval): AuditApproval {
   return {
     approval_id: a.approval_id,
+    request_id: a.request_id,
     action_hash: a.action_hash,
     approver: a.decided_by ?? null,
     decided_at: a.decided_at ?? null,
@@ -569,7 +648,6 @@ function approvalFields(a: Approval): AuditApproval {
 
 function approvalRecordFields(a: Approval): Partial<AuditRecord> {
   return {
-    request_id: a.request_id,
     user_id: a.user_id,
     agent_prompt: a.agent_prompt,
     structured_action: a.action,

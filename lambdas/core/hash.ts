@@ -14,7 +14,10 @@ function sortKeys(value: unknown): unknown {
     const out: Record<string, unknown> = {};
     for (const key of Object.keys(value).sort()) {
       const v = (value as Record<string, unknown>)[key];
-      if (v !== undefined) out[key] = sortKeys(v);
+      // defineProperty, not assignment: a "__proto__" key must be hashed like any other.
+      if (v !== undefined) {
+        Object.defineProperty(out, key, { value: sortKeys(v), enumerable: true, writable: true });
+      }
     }
     return out;
   }

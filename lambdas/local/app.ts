@@ -8,6 +8,7 @@ import { jsonLogger } from '../adapters/json-logger';
 import { FileApprovalStore } from '../adapters/local/approval-store';
 import { ControlFile } from '../adapters/local/control-file';
 import { FileAuditLog } from '../adapters/local/file-audit-log';
+import { AirlockError } from '../core/errors';
 import { Gateway } from '../core/gateway';
 import type { AuditSink, Clock, Logger, TokenProvider } from '../core/ports';
 import { type Emulator, type EmulatorOptions, startEmulator } from '../emulator/server';
@@ -70,15 +71,14 @@ export async function startLocalApp(
   });
 
   let emulator: Emulator | undefined;
-  let tokens: { read: string; write: string };
+  let tokens: { read: string; write: string | null };
   let baseUrl: string;
   if (config.hubspot.kind === 'emulator') {
-    tokens = {
-      read: `emu-read-${randomBytes(16).toString('hex')}`,
-      write: `emu-write-${randomBytes(16).toString('hex')}`,
-    };
+    const read = `emu-read-${randomBytes(16).toString('hex')}`;
+    const write = `emu-write-${randomBytes(16).toString('hex')}`;
+    tokens = { read, write };
     emulator = await startEmulator({
-      tokens: { [tokens.read]: READ_SCOPES, [tokens.write]: WRITE_SCOPES },
+      tokens: { [read]: READ_SCOPES, [write]: WRITE_SCOPES },
       rateLimits: overrides.emulatorRateLimits,
     });
     baseUrl = emulator.url;
@@ -86,10 +86,15 @@ export async function startLocalApp(
     tokens = { read: config.hubspot.readToken, write: config.hubspot.writeToken };
     baseUrl = config.hubspot.baseUrl;
   }
-  const secrets = () => [keys.apiKey, keys.approverKey, tokens.read, tokens.write];
+  const secrets = () =>
+    [keys.apiKey, keys.approverKey, tokens.read, tokens.write].filter((s): s is string => !!s);
   const log = overrides.log ?? jsonLogger(undefined, secrets);
   const tokenProvider: TokenProvider = {
-    get: async (kind) => (kind === 'read' ? tokens.read : tokens.write),
+    get: async (kind) => {
+      const token = kind === 'read' ? tokens.read : tokens.write;
+      if (!token) throw new AirlockError('secrets_unavailable', `No HubSpot ${kind} token is set.`);
+      return token;
+    },
   };
 
   const auditDir = path.join(config.dataDir, 'audit');

@@ -56,8 +56,8 @@ export type HubSpotMode =
       kind: 'remote';
       baseUrl: string;
       readToken: string;
-      writeToken: string;
-      sharedToken: boolean;
+      /** Null when no write token is configured: writes are then not served at all. */
+      writeToken: string | null;
     };
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
@@ -73,9 +73,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
       kind: 'remote',
       baseUrl: c.HUBSPOT_BASE_URL ?? 'https://api.hubapi.com',
       readToken: c.HUBSPOT_TOKEN,
-      writeToken: c.HUBSPOT_WRITE_TOKEN ?? c.HUBSPOT_TOKEN,
-      sharedToken: c.HUBSPOT_WRITE_TOKEN === undefined,
+      writeToken: c.HUBSPOT_WRITE_TOKEN ?? null,
     };
+    if (c.HUBSPOT_WRITE_TOKEN === c.HUBSPOT_TOKEN) {
+      throw new Error(
+        'Invalid configuration:\n  HUBSPOT_WRITE_TOKEN: must not be the read token; reads must never hold the write scope',
+      );
+    }
   } else if (c.HUBSPOT_BASE_URL || c.HUBSPOT_WRITE_TOKEN) {
     throw new Error(
       'Invalid configuration:\n  HUBSPOT_TOKEN: set it too (HUBSPOT_BASE_URL and HUBSPOT_WRITE_TOKEN need a read token)',
@@ -88,7 +92,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
     approverKey: c.AIRLOCK_APPROVER_KEY,
     hubspot,
     promptMode: c.AIRLOCK_PROMPT_POLICY,
-    allowedActions: c.AIRLOCK_ALLOWED_ACTIONS,
+    // Without a write token the gateway serves reads only, rather than reading with a
+    // token that can write (DESIGN §5.6: the write token is a separate secret).
+    allowedActions:
+      hubspot.kind === 'remote' && hubspot.writeToken === null
+        ? (c.AIRLOCK_ALLOWED_ACTIONS ?? ACTION_NAMES).filter((a) => a !== 'create_note')
+        : c.AIRLOCK_ALLOWED_ACTIONS,
     approvalTtlMs: c.AIRLOCK_APPROVAL_TTL_SECONDS * 1000,
     requestDeadlineMs: c.AIRLOCK_REQUEST_DEADLINE_MS,
   };

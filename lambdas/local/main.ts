@@ -65,9 +65,9 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const app = await startLocalApp(config);
-  if (config.hubspot.kind === 'remote' && config.hubspot.sharedToken) {
+  if (config.hubspot.kind === 'remote' && config.hubspot.writeToken === null) {
     process.stderr.write(
-      'Warning: HUBSPOT_WRITE_TOKEN is not set, so writes use the read token. Give writes their own token with only crm.objects.contacts.write.\n',
+      'Note: HUBSPOT_WRITE_TOKEN is not set, so writes (create_note) are refused with 403. Give writes their own token with only crm.objects.contacts.write.\n',
     );
   }
   process.stdout.write(banner(app));

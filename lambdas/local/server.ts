@@ -93,8 +93,9 @@ export function createLocalServer(options: LocalServerOptions) {
       method: 'POST',
       pattern: /^\/approvals\/([A-Za-z0-9_-]{1,128})\/(approve|deny)$/,
       name: 'POST /approvals/{approval_id}/{decision}',
-      handler: (m, c, p) =>
-        gateway.decide(m, c, p[0] ?? '', p[1] === 'approve' ? 'approve' : 'deny'),
+      body: true,
+      handler: (m, c, p, b) =>
+        gateway.decide(m, c, p[0] ?? '', p[1] === 'approve' ? 'approve' : 'deny', b),
     },
   ];
 
@@ -128,8 +129,17 @@ export function createLocalServer(options: LocalServerOptions) {
   const handle = async (req: http.IncomingMessage, res: http.ServerResponse) => {
     const startedAt = clock.now();
     const requestId = ids.requestId();
-    const url = new URL(req.url ?? '/', 'http://localhost');
     const method = req.method ?? 'GET';
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://localhost');
+    } catch {
+      // A request-target no URL parser accepts: refused like any unknown route, and audited.
+      drain(req);
+      const meta: RequestMeta = { requestId, route: `${method} (malformed)`, startedAt };
+      send(res, requestId, await gateway.refuseAtEdge(meta, authenticate(req), notFound()));
+      return;
+    }
     const page = method === 'GET' ? pages.get(url.pathname) : undefined;
     if (method === 'GET' && url.pathname === '/favicon.ico') {
       // Browsers ask for it on their own; answering keeps the audit log to real requests.

@@ -20,8 +20,20 @@ describe('approvals of writes, locally', () => {
   });
   afterAll(() => t.close());
 
-  const decide = (approvalId: string, decision: 'approve' | 'deny', key = t.app.keys.approverKey) =>
-    t.call('POST', `/approvals/${approvalId}/${decision}`, { key });
+  const decide = async (
+    approvalId: string,
+    decision: 'approve' | 'deny',
+    key = t.app.keys.approverKey,
+  ) => {
+    const pending = await t.call('GET', '/approvals/pending', { key: t.app.keys.approverKey });
+    const shown = (pending.body.approvals as { approval_id: string; action_hash: string }[]).find(
+      (a) => a.approval_id === approvalId,
+    );
+    return t.call('POST', `/approvals/${approvalId}/${decision}`, {
+      key,
+      body: { action_hash: shown?.action_hash ?? '0'.repeat(64) },
+    });
+  };
 
   const notesWith = (body: string) => t.app.emulator?.notes().filter((n) => n.body === body) ?? [];
 
@@ -107,6 +119,44 @@ describe('approvals of writes, locally', () => {
     });
   });
 
+  it('refuses a decision on a hash other than the action shown, and writes nothing', async () => {
+    const { approvalId } = await requestNote(t, 'Bound to its hash');
+    const wrong = await t.call('POST', `/approvals/${approvalId}/approve`, {
+      key: t.app.keys.approverKey,
+      body: { action_hash: 'a'.repeat(64) },
+    });
+    expect([wrong.status, errorCode(wrong.body)]).toEqual([409, 'approval_mismatch']);
+    const missing = await t.call('POST', `/approvals/${approvalId}/approve`, {
+      key: t.app.keys.approverKey,
+      body: {},
+    });
+    expect([missing.status, errorCode(missing.body)]).toEqual([400, 'validation_failed']);
+    expect(notesWith('Bound to its hash')).toHaveLength(0);
+    expect((await decide(approvalId, 'approve')).status).toBe(200);
+  });
+
+  it('caps the writes one user may have waiting', async () => {
+    const capped = await startTestApp({}, {});
+    try {
+      const ask = (i: number) =>
+        capped.act(
+          { action: 'create_note', contact_id: DEMO.acmeContactId, body: `n${i}` },
+          { user_id: 'u-busy' },
+        );
+      for (let i = 0; i < 20; i += 1) expect((await ask(i)).status).toBe(202);
+      const over = await ask(20);
+      expect([over.status, errorCode(over.body)]).toEqual([429, 'rate_limited']);
+      expect(over.headers.get('retry-after')).toBe('60');
+      const other = await capped.act(
+        { action: 'create_note', contact_id: DEMO.acmeContactId, body: 'another user' },
+        { user_id: 'u-calm' },
+      );
+      expect(other.status).toBe(202);
+    } finally {
+      await capped.close();
+    }
+  });
+
   it('refuses no key and unknown approvals', async () => {
     expect((await t.call('POST', '/approvals/apr_nothing/approve', { key: null })).status).toBe(
       401,
@@ -134,8 +184,16 @@ describe('approvals of writes, locally', () => {
   it('audits each transition of a write under its request id', async () => {
     const { requestId, approvalId } = await requestNote(t, 'Traced note');
     await decide(approvalId, 'approve');
-    const trail = (await t.audit()).filter((r) => r.request_id === requestId);
+    const trail = (await t.audit()).filter(
+      (r) => r.approval?.approval_id === approvalId && r.route !== 'GET /v1/actions/{request_id}',
+    );
     expect(trail.map((r) => r.outcome)).toEqual(['pending_approval', 'approved', 'completed']);
+    expect(trail[0]?.request_id).toBe(requestId);
+    expect(trail.every((r) => r.approval?.request_id === requestId)).toBe(true);
+    // The decision call has its own request id; only its last record carries its answer.
+    expect(trail[1]?.request_id).toBe(trail[2]?.request_id);
+    expect(trail[1]?.request_id).not.toBe(requestId);
+    expect(trail[1]?.response_status).toBeNull();
     expect(trail[2]).toMatchObject({
       hubspot_endpoint: 'POST /crm/v3/objects/notes',
       hubspot_status: 201,
@@ -161,11 +219,12 @@ describe('expiry of approvals', () => {
     });
     const res = await t.call('POST', `/approvals/${approvalId}/approve`, {
       key: t.app.keys.approverKey,
+      body: { action_hash: '0'.repeat(64) },
     });
     expect([res.status, errorCode(res.body)]).toEqual([410, 'approval_expired']);
     expect(t.app.emulator?.notes().filter((n) => n.body === 'Too late')).toHaveLength(0);
     const expiries = (await t.audit()).filter(
-      (r) => r.request_id === requestId && r.outcome === 'expired',
+      (r) => r.approval?.request_id === requestId && r.outcome === 'expired',
     );
     expect(expiries).toHaveLength(1);
   });

@@ -94,6 +94,46 @@ describe('every refusal of the contract, over HTTP', () => {
     expect((await t.act(read)).status).toBe(200);
   });
 
+  it('answers 401 gateway_contained even to a body refused at the edge while contained', async () => {
+    await t.app.control.write({ contained: true, readOnly: false });
+    const res = await t.call('POST', '/v1/actions', {
+      raw: 'a=b',
+      headers: { 'content-type': 'text/plain' },
+    });
+    expect([res.status, errorCode(res.body)]).toEqual([401, 'gateway_contained']);
+  });
+
+  it("refuses a request carrying one of the gateway's credentials, and keeps it out of the log", async () => {
+    const [, approverKey] = t.app.secrets();
+    const res = await t.act({
+      action: 'create_note',
+      contact_id: DEMO.acmeContactId,
+      body: `key: ${approverKey}`,
+    });
+    expect([res.status, errorCode(res.body)]).toEqual([422, 'prompt_rejected']);
+    const record = (await t.audit()).find((r) => r.request_id === res.body.request_id);
+    expect(JSON.stringify(record)).not.toContain(approverKey);
+    expect(JSON.stringify(record)).toContain('[REDACTED]');
+  });
+
+  it('answers a request-target no URL parser accepts with 404, audited', async () => {
+    const { request } = await import('node:http');
+    const url = new URL(t.app.url);
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = request(
+        { host: url.hostname, port: url.port, path: '//[', method: 'GET' },
+        (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        },
+      );
+      req.on('error', reject);
+      req.end();
+    });
+    expect(status).toBe(404);
+    t.responses.push('(raw request)');
+  });
+
   it('answers 403 read_only_mode to writes in read-only mode, and still serves reads', async () => {
     await t.app.control.write({ contained: false, readOnly: true });
     const write = await t.act({ action: 'create_note', contact_id: DEMO.acmeContactId, body: 'x' });

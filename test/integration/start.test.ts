@@ -113,3 +113,23 @@ describe('npm start', () => {
     expect(run.stderr).toMatch(/Invalid configuration:\n\s+PORT:/);
   }, 30_000);
 });
+
+describe('configuration with a real HubSpot', () => {
+  it('serves reads only when no separate write token is given', async () => {
+    const { loadConfig } = await import('../../lambdas/local/config');
+    const config = loadConfig({ HUBSPOT_TOKEN: 'pat-na1-read-only-token' });
+    expect(config.allowedActions).toEqual([
+      'search_contact',
+      'search_company',
+      'get_last_email_interaction',
+    ]);
+    expect(config.hubspot).toMatchObject({ kind: 'remote', writeToken: null });
+  });
+
+  it('refuses the read token as the write token', async () => {
+    const { loadConfig } = await import('../../lambdas/local/config');
+    expect(() =>
+      loadConfig({ HUBSPOT_TOKEN: 'pat-same', HUBSPOT_WRITE_TOKEN: 'pat-same' }),
+    ).toThrow(/HUBSPOT_WRITE_TOKEN: must not be the read token/);
+  });
+});

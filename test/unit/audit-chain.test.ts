@@ -73,6 +73,29 @@ describe('the hash-chained audit log', () => {
     expect(await verifyAuditLog(dir)).toMatchObject({ ok: true, records: 5, files: 2 });
   });
 
+  it('cuts off a line torn by a crash and goes on from the last whole record', async () => {
+    await writeRecords(3);
+    const [file] = await listAuditFiles(dir);
+    const full = path.join(dir, file ?? '');
+    writeFileSync(full, `${readFileSync(full, 'utf8')}{"timestamp":"2026-11-29T10:0`);
+    await writeRecords(2);
+    expect(await verifyAuditLog(dir)).toMatchObject({ ok: true, records: 5 });
+  });
+
+  it('splits a batch that spans midnight by day, keeping one chain', async () => {
+    const log = await FileAuditLog.open(dir);
+    await Promise.all([
+      log.append(record(1, '2026-11-29T23:59:59.999Z')),
+      log.append(record(2, '2026-11-30T00:00:00.001Z')),
+      // A clock that steps back never sends a record to an older file.
+      log.append(record(3, '2026-11-29T23:59:59.998Z')),
+    ]);
+    await log.close();
+    expect(await listAuditFiles(dir)).toEqual(['audit-2026-11-29.jsonl', 'audit-2026-11-30.jsonl']);
+    expect(lines('audit-2026-11-30.jsonl')).toHaveLength(2);
+    expect(await verifyAuditLog(dir)).toMatchObject({ ok: true, records: 3, files: 2 });
+  });
+
   it('detects an altered record and names it', async () => {
     await writeRecords(5);
     const [file] = await listAuditFiles(dir);

@@ -83,11 +83,17 @@ export class FileAuditLog implements AuditSink {
       while (this.queue.length > 0) {
         const batch = this.queue;
         this.queue = [];
-        try {
-          await this.writeBatch(batch.map((p) => p.record));
-          for (const p of batch) p.resolve();
-        } catch (err) {
-          for (const p of batch) p.reject(err);
+        // One write per file: a batch that spans midnight resolves each day's part on its own.
+        for (const part of this.splitByFile(batch)) {
+          try {
+            await this.writePart(
+              part.file,
+              part.pending.map((p) => p.record),
+            );
+            for (const p of part.pending) p.resolve();
+          } catch (err) {
+            for (const p of part.pending) p.reject(err);
+          }
         }
       }
       // HEAD moves once the queue is empty: off the path of the records waiting to be written.
@@ -100,6 +106,20 @@ export class FileAuditLog implements AuditSink {
       // Records that arrived while HEAD was written go in the next round.
     } while (this.queue.length > 0);
     this.writing = null;
+  }
+
+  /** Groups queued records by the file they go to; files only move forward. */
+  private splitByFile(batch: Pending[]): { file: string; pending: Pending[] }[] {
+    const parts: { file: string; pending: Pending[] }[] = [];
+    let current = this.currentFile;
+    for (const p of batch) {
+      const named = auditFileName(p.record.timestamp);
+      current = named > current ? named : current;
+      const last = parts[parts.length - 1];
+      if (last && last.file === current) last.pending.push(p);
+      else parts.push({ file: current, pending: [p] });
+    }
+    return parts;
   }
 
   /** Appends and syncs; on failure, cuts the file back so no partial line is left behind. */
@@ -121,27 +141,20 @@ export class FileAuditLog implements AuditSink {
     }
   }
 
-  private async writeBatch(records: AuditRecord[]): Promise<void> {
+  private async writePart(file: string, records: AuditRecord[]): Promise<void> {
     let seq = this.seq;
     let prev = this.lastHash;
-    const byFile = new Map<string, string[]>();
+    const lines: string[] = [];
     for (const record of records) {
       seq += 1;
       const withSeq = { ...record, seq };
       const hash = chainHash(prev, withSeq);
-      const line = JSON.stringify({ ...withSeq, prev_hash: prev, hash });
-      const named = auditFileName(record.timestamp);
-      const file = [named, this.currentFile].sort()[1] ?? named;
-      this.currentFile = file;
-      const lines = byFile.get(file) ?? [];
-      lines.push(line);
-      byFile.set(file, lines);
+      lines.push(JSON.stringify({ ...withSeq, prev_hash: prev, hash }));
       prev = hash;
     }
-    for (const [file, lines] of byFile) {
-      await this.appendDurably(file, `${lines.join('\n')}\n`);
-    }
-    // The chain moves on only once every line is on disk.
+    await this.appendDurably(file, `${lines.join('\n')}\n`);
+    // The chain moves on only once the lines are on disk.
+    this.currentFile = file;
     this.seq = seq;
     this.lastHash = prev;
   }
@@ -169,8 +182,18 @@ async function readLastRecord(dir: string): Promise<(ChainedRecord & { file: str
   for (let i = files.length - 1; i >= 0; i -= 1) {
     const name = files[i];
     if (!name) continue;
-    const text = await fs.readFile(path.join(dir, name), 'utf8');
-    const lines = text.split('\n').filter((l) => l.trim().length > 0);
+    const file = path.join(dir, name);
+    const text = await fs.readFile(file, 'utf8');
+    const end = text.endsWith('\n') ? text.length : text.lastIndexOf('\n') + 1;
+    if (end < text.length) {
+      // A line cut short by a crash during its write: its append never resolved (no caller was
+      // answered on it), so it is cut off and the chain goes on from the last whole line.
+      await fs.truncate(file, Buffer.byteLength(text.slice(0, end)));
+    }
+    const lines = text
+      .slice(0, end)
+      .split('\n')
+      .filter((l) => l.trim().length > 0);
     const last = lines[lines.length - 1];
     if (last) return { ...(JSON.parse(last) as ChainedRecord), file: name };
   }

@@ -88,14 +88,17 @@
 
   // ---- talking to the gateway ----------------------------------------------------------------
 
-  async function api(method, path) {
+  async function api(method, path, payload) {
     const key = getKey();
     if (!key) throw new ApiError(0, 'no_key', 'Enter the approver key first.');
+    const headers = { Authorization: `Bearer ${key}`, Accept: 'application/json' };
+    if (payload !== undefined) headers['Content-Type'] = 'application/json';
     let res;
     try {
       res = await fetch(path, {
         method,
-        headers: { Authorization: `Bearer ${key}`, Accept: 'application/json' },
+        headers,
+        body: payload === undefined ? undefined : JSON.stringify(payload),
         cache: 'no-store',
         credentials: 'omit',
       });
@@ -171,9 +174,12 @@
     let outcome;
     let kind = 'ok';
     try {
+      // The decision names the hash shown on this card: the server refuses it (409) if the
+      // action is not the one the approver read.
       const body = await api(
         'POST',
         `/approvals/${encodeURIComponent(approval.approval_id)}/${decision}`,
+        { action_hash: approval.action_hash },
       );
       const decided = body.approval ?? {};
       if (decided.status === 'completed') {
