@@ -114,6 +114,7 @@ export class FileAuditLog implements AuditSink {
     let current = this.currentFile;
     for (const p of batch) {
       const named = auditFileName(p.record.timestamp);
+      // biome-ignore lint/complexity/useMathMinMax: file names are strings; Math.max would coerce
       current = named > current ? named : current;
       const last = parts[parts.length - 1];
       if (last && last.file === current) last.pending.push(p);
