@@ -5,7 +5,7 @@
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
-import { z } from 'zod';
+import * as z from 'zod';
 import { SecretsTokenProvider } from '../adapters/aws/secrets-token-provider';
 import { HubSpotAdapter } from '../adapters/hubspot/hubspot-adapter';
 import { jsonLogger } from '../adapters/json-logger';

@@ -7,7 +7,7 @@ import { LambdaClient } from '@aws-sdk/client-lambda';
 import { S3Client } from '@aws-sdk/client-s3';
 import middy from '@middy/core';
 import type { APIGatewayProxyEvent } from 'aws-lambda';
-import { z } from 'zod';
+import * as z from 'zod';
 import { LambdaHubSpot } from '../adapters/aws/lambda-hubspot';
 import { NoApprovalStore } from '../adapters/aws/no-approvals';
 import { S3AuditSink } from '../adapters/aws/s3-audit-sink';

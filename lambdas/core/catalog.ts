@@ -1,4 +1,5 @@
-import { z } from 'zod';
+import * as z from 'zod';
+import { DEFAULT_LIMIT, MAX_LIMIT, NOTE_BODY_MAX } from './limits';
 import { ANY_CONTROL_CHARS, CONTROL_CHARS, INVISIBLE_CHARS } from './text';
 
 /**
@@ -6,11 +7,7 @@ import { ANY_CONTROL_CHARS, CONTROL_CHARS, INVISIBLE_CHARS } from './text';
  * the OpenAI tool definitions, the policy's limits and the field allowlists all derive from it.
  */
 
-/** The most records one read may return; a larger `limit` is a bulk request (422). */
-export const MAX_LIMIT = 10;
-export const DEFAULT_LIMIT = 5;
-/** HubSpot's own search cap, used only to tell a typo from a bulk request in messages. */
-export const NOTE_BODY_MAX = 2000;
+export { DEFAULT_LIMIT, MAX_LIMIT, NOTE_BODY_MAX } from './limits';
 
 /** A single-line query string: no control or invisible characters, trimmed. */
 function queryText(max: number, what: string) {

@@ -1,4 +1,5 @@
-import { DEFAULT_LIMIT, type ValidatedAction } from './catalog';
+import type { ValidatedAction } from './catalog';
+import { DEFAULT_LIMIT } from './limits';
 import { bulkGuardQuery } from './policy';
 import type { CallContext, HubSpotPort, SearchFilter, SearchRequest } from './ports';
 import {

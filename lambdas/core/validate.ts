@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { findAction, MAX_LIMIT, type ValidatedAction } from './catalog';
 import { AirlockError } from './errors';
 import { bulkGuardRaw, isCleanIdentifier } from './policy';

@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import { CATALOG } from '../core/catalog';
 
 const ACTION_NAMES = CATALOG.map((a) => a.name) as string[];

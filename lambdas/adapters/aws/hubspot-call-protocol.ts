@@ -1,6 +1,6 @@
-import { z } from 'zod';
-import { MAX_LIMIT } from '../../core/catalog';
+import * as z from 'zod';
 import type { ErrorCode } from '../../core/errors';
+import { MAX_LIMIT } from '../../core/limits';
 import type { CrmRecord, HubSpotCall } from '../../core/ports';
 import { SEARCH_ALLOWLIST } from '../../core/reads';
 

@@ -10,7 +10,7 @@ import https from 'node:https';
 import * as companies from '@hubspot/api-client/lib/codegen/crm/companies';
 import * as contacts from '@hubspot/api-client/lib/codegen/crm/contacts';
 import * as emails from '@hubspot/api-client/lib/codegen/crm/objects/emails';
-import * as notes from '@hubspot/api-client/lib/codegen/crm/objects/notes';
+import type * as NotesModule from '@hubspot/api-client/lib/codegen/crm/objects/notes';
 import { AirlockError } from '../../core/errors';
 import type {
   CallContext,
@@ -23,6 +23,17 @@ import type {
 } from '../../core/ports';
 
 export const HUBSPOT_API = 'https://api.hubapi.com';
+
+/**
+ * The notes module is loaded on first use, not at start: only the write path creates notes,
+ * and a read-only function (or a cold start that serves reads) never pays for it.
+ */
+let notesModule: typeof NotesModule | undefined;
+function loadNotes(): typeof NotesModule {
+  notesModule ??=
+    require('@hubspot/api-client/lib/codegen/crm/objects/notes') as typeof NotesModule;
+  return notesModule;
+}
 
 /** HubSpot's association type ids for a note (DESIGN §2). */
 const NOTE_ASSOCIATION = { contact: 202, company: 190 } as const;
@@ -173,14 +184,15 @@ export class HubSpotAdapter implements HubSpotPort {
   async createNote(input: NoteInput, ctx: CallContext): Promise<string> {
     const endpoint = 'POST /crm/v3/objects/notes';
     const note = await this.call('write', endpoint, ctx, false, (token, http) =>
-      new notes.BasicApi(configure(this.basePath, token, http)).create({
+      new (loadNotes().BasicApi)(configure(this.basePath, token, http)).create({
         properties: { hs_note_body: noteBodyHtml(input.body), hs_timestamp: input.timestamp },
         associations: [
           {
             to: { id: input.target.id },
             types: [
               {
-                associationCategory: notes.AssociationSpecAssociationCategoryEnum.HubspotDefined,
+                associationCategory:
+                  loadNotes().AssociationSpecAssociationCategoryEnum.HubspotDefined,
                 associationTypeId: NOTE_ASSOCIATION[input.target.type],
               },
             ],
