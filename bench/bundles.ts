@@ -33,7 +33,10 @@ function loadMs(file: string): number {
   for (let i = 0; i < RUNS; i += 1) {
     const run = spawnSync(
       process.execPath,
-      ['-e', `const t=process.hrtime.bigint();require(${JSON.stringify(file)});console.log(Number(process.hrtime.bigint()-t)/1e6)`],
+      [
+        '-e',
+        `const t=process.hrtime.bigint();require(${JSON.stringify(file)});console.log(Number(process.hrtime.bigint()-t)/1e6)`,
+      ],
       { env: ENV, encoding: 'utf8' },
     );
     if (run.status !== 0) throw new Error(`loading ${file} failed:\n${run.stderr}`);
@@ -96,9 +99,13 @@ function main(): void {
 
     const kb = (n: number) => `${(n / 1024).toFixed(0)} KB`;
     console.log(`Lambda bundles as synthesized (cdk synth took ${synthSeconds.toFixed(0)} s)`);
-    console.log(`node ${process.version}, ${os.cpus().length} cpus; load = require() of the bundle, minimum of ${RUNS} fresh processes`);
+    console.log(
+      `node ${process.version}, ${os.cpus().length} cpus; load = require() of the bundle, minimum of ${RUNS} fresh processes`,
+    );
     console.log('');
-    console.log(`${'bundle'.padEnd(48)}${'bytes'.padStart(10)}${'gzip'.padStart(10)}${'load ms'.padStart(10)}  target (1 MB, 150 ms)`);
+    console.log(
+      `${'bundle'.padEnd(48)}${'bytes'.padStart(10)}${'gzip'.padStart(10)}${'load ms'.padStart(10)}  target (1 MB, 150 ms)`,
+    );
     for (const f of [...figures, naive]) {
       const ok = f.bytes <= 1024 * 1024 && f.ms <= 150;
       console.log(

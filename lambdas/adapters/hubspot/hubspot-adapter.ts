@@ -7,10 +7,7 @@
  */
 import http from 'node:http';
 import https from 'node:https';
-import * as companies from '@hubspot/api-client/lib/codegen/crm/companies';
-import * as contacts from '@hubspot/api-client/lib/codegen/crm/contacts';
-import * as emails from '@hubspot/api-client/lib/codegen/crm/objects/emails';
-import type * as NotesModule from '@hubspot/api-client/lib/codegen/crm/objects/notes';
+import type * as Codegen from '@hubspot/api-client/lib/codegen/crm/contacts';
 import { AirlockError } from '../../core/errors';
 import type {
   CallContext,
@@ -25,14 +22,25 @@ import type {
 export const HUBSPOT_API = 'https://api.hubapi.com';
 
 /**
- * The notes module is loaded on first use, not at start: only the write path creates notes,
- * and a read-only function (or a cold start that serves reads) never pays for it.
+ * Each CRM module of the client is loaded on first use, not at start: a cold start pays only
+ * for the modules its first request needs (a contact search loads one of four), and the read
+ * function never loads the notes module. The modules share one shape (each declares its own
+ * copy of the same generated classes), so one type serves for all of them.
  */
-let notesModule: typeof NotesModule | undefined;
-function loadNotes(): typeof NotesModule {
-  notesModule ??=
-    require('@hubspot/api-client/lib/codegen/crm/objects/notes') as typeof NotesModule;
-  return notesModule;
+const MODULES = {
+  contacts: () => require('@hubspot/api-client/lib/codegen/crm/contacts'),
+  companies: () => require('@hubspot/api-client/lib/codegen/crm/companies'),
+  emails: () => require('@hubspot/api-client/lib/codegen/crm/objects/emails'),
+  notes: () => require('@hubspot/api-client/lib/codegen/crm/objects/notes'),
+} as const;
+const loaded = new Map<keyof typeof MODULES, typeof Codegen>();
+function codegen(name: keyof typeof MODULES): typeof Codegen {
+  let mod = loaded.get(name);
+  if (!mod) {
+    mod = MODULES[name]() as typeof Codegen;
+    loaded.set(name, mod);
+  }
+  return mod;
 }
 
 /** HubSpot's association type ids for a note (DESIGN §2). */
@@ -104,8 +112,8 @@ function send(
 }
 
 /** The codegen's transport interface, bound to one attempt's abort signal. */
-function transport(signal: AbortSignal, seen: { last?: RawResponse }) {
-  return contacts.wrapHttpLibrary({
+function transport(mod: typeof Codegen, signal: AbortSignal, seen: { last?: RawResponse }) {
+  return mod.wrapHttpLibrary({
     async send(request) {
       const res = await send(
         request.getUrl(),
@@ -115,7 +123,7 @@ function transport(signal: AbortSignal, seen: { last?: RawResponse }) {
         signal,
       );
       seen.last = res;
-      return new contacts.ResponseContext(res.status, res.headers, {
+      return new mod.ResponseContext(res.status, res.headers, {
         text: async () => res.text,
         binary: async () => Buffer.from(res.text, 'utf8'),
       });
@@ -123,16 +131,19 @@ function transport(signal: AbortSignal, seen: { last?: RawResponse }) {
   });
 }
 
-/**
- * The codegen modules each declare their own, identical, configuration classes; TypeScript
- * treats them as distinct because of private members, hence the one `never` cast per use.
- */
-function configure(basePath: string, token: string, http: ReturnType<typeof transport>): never {
-  return contacts.createConfiguration({
-    baseServer: new contacts.ServerConfiguration(basePath, {}),
+/** A configuration of `mod` carrying the token and a transport bound to `signal`. */
+function configure(
+  mod: typeof Codegen,
+  basePath: string,
+  token: string,
+  signal: AbortSignal,
+  seen: { last?: RawResponse },
+) {
+  return mod.createConfiguration({
+    baseServer: new mod.ServerConfiguration(basePath, {}),
     authMethods: { oauth2: { accessToken: token } },
-    httpApi: http,
-  }) as never;
+    httpApi: transport(mod, signal, seen),
+  });
 }
 
 const defaultSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -165,17 +176,10 @@ export class HubSpotAdapter implements HubSpotPort {
       sorts: request.sorts ?? [],
       limit: request.limit,
     } as never;
-    const page = await this.call('read', endpoint, ctx, true, (token, http) => {
-      const config = configure(this.basePath, token, http);
-      switch (object) {
-        case 'contacts':
-          return new contacts.SearchApi(config).doSearch(body);
-        case 'companies':
-          return new companies.SearchApi(config).doSearch(body);
-        case 'emails':
-          return new emails.SearchApi(config).doSearch(body);
-      }
-    });
+    const mod = codegen(object);
+    const page = await this.call('read', endpoint, ctx, true, (token, signal, seen) =>
+      new mod.SearchApi(configure(mod, this.basePath, token, signal, seen)).doSearch(body),
+    );
     return page.results
       .slice(0, request.limit)
       .map((r) => ({ id: r.id, properties: r.properties }));
@@ -183,16 +187,16 @@ export class HubSpotAdapter implements HubSpotPort {
 
   async createNote(input: NoteInput, ctx: CallContext): Promise<string> {
     const endpoint = 'POST /crm/v3/objects/notes';
-    const note = await this.call('write', endpoint, ctx, false, (token, http) =>
-      new (loadNotes().BasicApi)(configure(this.basePath, token, http)).create({
+    const mod = codegen('notes');
+    const note = await this.call('write', endpoint, ctx, false, (token, signal, seen) =>
+      new mod.BasicApi(configure(mod, this.basePath, token, signal, seen)).create({
         properties: { hs_note_body: noteBodyHtml(input.body), hs_timestamp: input.timestamp },
         associations: [
           {
             to: { id: input.target.id },
             types: [
               {
-                associationCategory:
-                  loadNotes().AssociationSpecAssociationCategoryEnum.HubspotDefined,
+                associationCategory: mod.AssociationSpecAssociationCategoryEnum.HubspotDefined,
                 associationTypeId: NOTE_ASSOCIATION[input.target.type],
               },
             ],
@@ -214,7 +218,7 @@ export class HubSpotAdapter implements HubSpotPort {
     endpoint: string,
     ctx: CallContext,
     idempotent: boolean,
-    op: (token: string, http: ReturnType<typeof transport>) => Promise<T>,
+    op: (token: string, signal: AbortSignal, seen: { last?: RawResponse }) => Promise<T>,
   ): Promise<T> {
     const started = this.now();
     let attempts = 0;
@@ -234,7 +238,7 @@ export class HubSpotAdapter implements HubSpotPort {
       const signal = AbortSignal.timeout(remaining);
       attempts += 1;
       try {
-        const result = await op(token, transport(signal, seen));
+        const result = await op(token, signal, seen);
         finish(seen.last?.status ?? 200);
         return result;
       } catch (err) {

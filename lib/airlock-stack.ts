@@ -1,0 +1,133 @@
+import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as logs from 'aws-cdk-lib/aws-logs';
+import type { Construct } from 'constructs';
+import { AirlockApi } from './api';
+import { AUDIT_PREFIX, AuditBucket } from './audit-bucket';
+import type { AirlockConfig } from './config';
+import { AirlockFunction } from './function-factory';
+import { HubSpotSecrets } from './hubspot-secrets';
+
+/** Read actions enabled on AWS; writes arrive with the approval flow (next issue). */
+export const ALLOWED_ACTIONS = ['search_contact', 'search_company', 'get_last_email_interaction'];
+
+export interface AirlockStackProps extends StackProps {
+  /**
+   * The validated deployment configuration (`configFromContext` in `bin/app.ts`).
+   * @default none, required
+   */
+  readonly config: AirlockConfig;
+}
+
+/**
+ * CRM Airlock on AWS. This class only wires the constructs together; each concern (audit bucket,
+ * secrets, functions, API) keeps its secure defaults and its cdk-nag acknowledgements inside.
+ *
+ * Who may do what (everything else is denied by default):
+ * - the agent backend: execute-api:Invoke on the three `/v1` routes (the `InvokePolicy` output);
+ * - the validation function: invoke the HubSpot-call function, put objects under `audit/`;
+ *   no secret, no delete, no retention change;
+ * - the HubSpot-call function: read the read-token secret's value; nothing else.
+ */
+export class AirlockStack extends Stack {
+  public readonly audit: AuditBucket;
+  public readonly secrets: HubSpotSecrets;
+  public readonly validation: AirlockFunction;
+  public readonly hubspotCall: AirlockFunction;
+  public readonly api: AirlockApi;
+
+  constructor(scope: Construct, id: string, props: AirlockStackProps) {
+    super(scope, id, props);
+    const { config } = props;
+    const logRetention = config.logRetentionDays as logs.RetentionDays;
+
+    this.audit = new AuditBucket(this, 'Audit', {
+      retentionDays: config.auditRetentionDays,
+      lockMode: config.auditLockMode,
+    });
+    this.secrets = new HubSpotSecrets(this, 'HubSpotSecrets', { stage: config.stage });
+
+    this.hubspotCall = new AirlockFunction(this, 'HubSpotCall', {
+      entry: 'lambdas/aws/hubspot-call.ts',
+      // 512 MB: the HubSpot CRM modules and the TLS handshake to HubSpot make its cold start
+      // CPU-bound, and Lambda's CPU share grows with memory; twice 256 MB costs fractions of a
+      // cent per thousand calls and shortens the slowest requests.
+      memorySize: 512,
+      // Above the 8 s request deadline the caller enforces, so a call is always cut by the
+      // deadline logic first, never killed mid-way by Lambda.
+      timeout: Duration.seconds(10),
+      invokedSynchronouslyBy: 'the validation function, RequestResponse',
+      logRetention,
+      environment: {
+        HUBSPOT_READ_SECRET_ARN: this.secrets.readToken.secretArn,
+        HUBSPOT_BASE_URL: 'https://api.hubapi.com',
+        SECRET_TTL_SECONDS: '60',
+      },
+    });
+    this.secrets.grantReadTokenValue(this.hubspotCall.role);
+
+    this.validation = new AirlockFunction(this, 'Validation', {
+      entry: 'lambdas/aws/validation.ts',
+      // 256 MB: JSON parsing, zod and two small SDK clients; it mostly waits on the HubSpot-call
+      // function and S3, and waiting is billed by memory.
+      memorySize: 256,
+      // The request deadline is 8 s; the rest leaves room to write the audit record of a
+      // request that ran into the deadline, well inside API Gateway's 29 s integration limit.
+      timeout: Duration.seconds(15),
+      invokedSynchronouslyBy: 'API Gateway, Lambda proxy integration',
+      logRetention,
+      environment: {
+        HUBSPOT_CALL_FUNCTION_NAME: this.hubspotCall.function.functionName,
+        AUDIT_BUCKET_NAME: this.audit.bucket.bucketName,
+        AUDIT_PREFIX,
+        AIRLOCK_PROMPT_POLICY: 'block',
+        AIRLOCK_REQUEST_DEADLINE_MS: '8000',
+        AIRLOCK_ALLOWED_ACTIONS: ALLOWED_ACTIONS.join(','),
+        AIRLOCK_CONTAINED: 'false',
+        AIRLOCK_READ_ONLY: 'false',
+      },
+    });
+    // Exactly the function's ARN: not `grantInvoke`, which adds `<arn>:*` (every version/alias).
+    this.validation.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['lambda:InvokeFunction'],
+        resources: [this.hubspotCall.function.functionArn],
+      }),
+    );
+    this.audit.grantAppend(this.validation.role);
+
+    this.api = new AirlockApi(this, 'Api', {
+      handler: this.validation.function,
+      stageName: config.stage,
+      rateLimit: config.apiRateLimit,
+      burstLimit: config.apiBurstLimit,
+      logRetention,
+    });
+
+    this.outputs();
+  }
+
+  private outputs(): void {
+    const out = (id: string, value: string, description: string) =>
+      new CfnOutput(this, id, { value, description });
+    out('ApiUrl', this.api.v1Url, 'Base URL of the /v1 routes (sign requests with SigV4)');
+    out(
+      'InvokePolicyArn',
+      this.api.invokePolicy.managedPolicyArn,
+      "Managed policy to attach to the agent backend's role: execute-api:Invoke on the /v1 routes",
+    );
+    out('ReadTokenSecretArn', this.secrets.readToken.secretArn, 'Secret of the HubSpot read token');
+    out('ReadTokenSecretName', this.secrets.readToken.secretName, 'Name of the read-token secret');
+    out(
+      'WriteTokenSecretArn',
+      this.secrets.writeToken.secretArn,
+      'Secret of the HubSpot write token',
+    );
+    out(
+      'WriteTokenSecretName',
+      this.secrets.writeToken.secretName,
+      'Name of the write-token secret',
+    );
+    out('AuditBucketName', this.audit.bucket.bucketName, 'Object Lock bucket of the audit records');
+  }
+}

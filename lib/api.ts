@@ -1,0 +1,320 @@
+import { RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import * as apigateway from 'aws-cdk-lib/aws-apigateway';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+
+/** The routes of the HTTP contract (DESIGN §3); IAM policies address them as these paths. */
+export const V1_ROUTES = [
+  { method: 'POST', path: '/v1/actions', arnPath: '/v1/actions' },
+  { method: 'GET', path: '/v1/actions/{request_id}', arnPath: '/v1/actions/*' },
+  { method: 'GET', path: '/v1/tools', arnPath: '/v1/tools' },
+] as const;
+
+export interface AirlockApiProps {
+  /**
+   * The function behind every `/v1` route (Lambda proxy integration).
+   * @default none, required
+   */
+  readonly handler: lambda.IFunction;
+  /**
+   * The API Gateway stage name; part of the URL (`https://.../<stage>/v1/actions`).
+   * @default none, required
+   */
+  readonly stageName: string;
+  /**
+   * Steady-state requests per second for the whole stage.
+   * @default none, required
+   */
+  readonly rateLimit: number;
+  /**
+   * Burst capacity of the stage's token bucket.
+   * @default none, required
+   */
+  readonly burstLimit: number;
+  /**
+   * Retention of the access and execution log groups.
+   * @default logs.RetentionDays.ONE_MONTH
+   */
+  readonly logRetention?: logs.RetentionDays;
+}
+
+/**
+ * The public face of the gateway: an API Gateway **REST** API (v1), chosen over an HTTP API (v2)
+ * because only REST APIs offer, natively and without extra code, everything this gateway leans on:
+ * IAM (SigV4) authorization per method, request validators, resource
+ * policies, stage-level throttling with per-method overrides, execution and access logging, X-Ray
+ * tracing, gateway responses we can shape into our error vocabulary, and WAF association if ever
+ * needed. Its higher per-request price is irrelevant at a small business's volume.
+ *
+ * - Every `/v1` method requires IAM authorization; the caller is the agent backend's role, to
+ *   which the stack's `invokePolicy` (execute-api:Invoke on exactly these routes) is attached.
+ *   There is no resource policy: with IAM authorization and none, only principals of this
+ *   account whose identity policy allows the route can call it.
+ * - No request-body model at the edge: a body API Gateway refused would have no audit record and
+ *   another error than local mode's. Every signed request reaches the validation function, which
+ *   refuses bad bodies (400/413/415/422) with an audit record, exactly as the local server does.
+ * - Stage throttling, JSON access logs (no bodies), execution logs at ERROR level without data
+ *   trace (a data trace would log request bodies: prompts and CRM data), X-Ray tracing.
+ * - Errors produced by API Gateway itself (authentication, throttling, body validation) answer
+ *   in the gateway's error format `{request_id, error: {code, message}}` and never echo ARNs.
+ */
+export class AirlockApi extends Construct {
+  public readonly api: apigateway.RestApi;
+  public readonly accessLogGroup: logs.LogGroup;
+  public readonly executionLogGroup: logs.LogGroup;
+  /** The methods of the `/v1` routes, in {@link V1_ROUTES} order. */
+  public readonly methods: apigateway.Method[];
+  /** Grants execute-api:Invoke on exactly the three `/v1` routes of this stage. */
+  public readonly invokePolicy: iam.ManagedPolicy;
+
+  constructor(scope: Construct, id: string, props: AirlockApiProps) {
+    super(scope, id);
+    const retention = props.logRetention ?? logs.RetentionDays.ONE_MONTH;
+
+    this.accessLogGroup = new logs.LogGroup(this, 'AccessLogs', {
+      retention,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+
+    this.api = new apigateway.RestApi(this, 'RestApi', {
+      description: 'CRM Airlock: validated, audited access to HubSpot for an AI agent',
+      endpointConfiguration: { types: [apigateway.EndpointType.REGIONAL] },
+      // API Gateway can only write logs through the account-wide CloudWatch role; a fresh
+      // account has none. Kept on stack deletion because other APIs in the account may use it.
+      cloudWatchRole: true,
+      cloudWatchRoleRemovalPolicy: RemovalPolicy.RETAIN,
+      deployOptions: {
+        stageName: props.stageName,
+        throttlingRateLimit: props.rateLimit,
+        throttlingBurstLimit: props.burstLimit,
+        tracingEnabled: true,
+        loggingLevel: apigateway.MethodLoggingLevel.ERROR,
+        dataTraceEnabled: false,
+        metricsEnabled: false, // per-method metrics are billed; the API-wide ones are free
+        accessLogDestination: new apigateway.LogGroupLogDestination(this.accessLogGroup),
+        accessLogFormat: apigateway.AccessLogFormat.custom(ACCESS_LOG_FORMAT),
+      },
+    });
+    // RestApi adds an `Endpoint` output with a generated name; the stack outputs `ApiUrl`.
+    this.api.node.tryRemoveChild('Endpoint');
+
+    // Execution logs go to a log group API Gateway creates on first use, without retention.
+    // Creating it first, with retention, keeps it from growing forever.
+    this.executionLogGroup = new logs.LogGroup(this, 'ExecutionLogs', {
+      logGroupName: `API-Gateway-Execution-Logs_${this.api.restApiId}/${props.stageName}`,
+      retention,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    this.api.deploymentStage.node.addDependency(this.executionLogGroup);
+
+    const integration = new apigateway.LambdaIntegration(props.handler, {
+      proxy: true,
+      // No permission for the console's test-invoke, which bypasses authorization.
+      allowTestInvoke: false,
+    });
+    const methodOptions = { authorizationType: apigateway.AuthorizationType.IAM };
+    const v1 = this.api.root.addResource('v1');
+    const actions = v1.addResource('actions');
+    const postAction = actions.addMethod('POST', integration, methodOptions);
+    const getAction = actions
+      .addResource('{request_id}')
+      .addMethod('GET', integration, methodOptions);
+    const getTools = v1.addResource('tools').addMethod('GET', integration, methodOptions);
+    this.methods = [postAction, getAction, getTools];
+
+    addGatewayResponses(this.api);
+    Validations.of(this.api).acknowledge({
+      id: 'AwsSolutions-APIG2',
+      reason:
+        'Requests are validated by the validation function, not by an API Gateway model: a body ' +
+        'refused at the edge would get no audit record and a different error than local mode. ' +
+        'The function checks size (64 KB), content type, envelope and action, and audits each refusal.',
+    });
+
+    this.invokePolicy = new iam.ManagedPolicy(this, 'InvokePolicy', {
+      description:
+        `CRM Airlock (${props.stageName}): call the /v1 routes of the gateway. ` +
+        "Attach to the agent backend's role.",
+      statements: [
+        new iam.PolicyStatement({
+          actions: ['execute-api:Invoke'],
+          resources: V1_ROUTES.map((r) =>
+            this.api.arnForExecuteApi(r.method, r.arnPath, props.stageName),
+          ),
+        }),
+      ],
+    });
+
+    this.acknowledgeFindings(props.stageName);
+  }
+
+  /** The stage URL's `/v1` base, e.g. `https://abc.execute-api.eu-west-1.amazonaws.com/dev/v1`. */
+  public get v1Url(): string {
+    return this.api.urlForPath('/v1');
+  }
+
+  private acknowledgeFindings(stageName: string): void {
+    // cdk-nag names the finding after the resource string, with the API's logical id in it.
+    const apiId = Stack.of(this).resolve(
+      (this.api.node.defaultChild as apigateway.CfnRestApi).logicalId,
+    );
+    const requestIdArn =
+      `arn:<AWS::Partition>:execute-api:<AWS::Region>:<AWS::AccountId>:<${apiId}>/` +
+      `${stageName}/GET/v1/actions/*`;
+    Validations.of(this.invokePolicy).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::${requestIdArn}]`,
+      reason:
+        'The only wildcard is the {request_id} path parameter of GET /v1/actions/{request_id}: ' +
+        'IAM addresses a path parameter with *. The other two routes are exact ARNs.',
+    });
+    for (const method of this.methods) {
+      Validations.of(method).acknowledge({
+        id: 'AwsSolutions-COG4',
+        reason:
+          'The method uses IAM (SigV4) authorization: the caller is the agent backend, an AWS ' +
+          'principal, not an end user; a Cognito user pool would add a second identity store ' +
+          'and long-lived client secrets.',
+      });
+    }
+    Validations.of(this.api.deploymentStage).acknowledge({
+      id: 'AwsSolutions-APIG3',
+      reason:
+        'No WAF web ACL: every method requires IAM-signed requests (unsigned traffic is refused ' +
+        'before any integration runs), the stage is throttled and the envelope is validated. A ' +
+        "web ACL's fixed monthly cost is not justified for a small business's agent backend; " +
+        'associate one if the API is ever exposed to untrusted callers.',
+    });
+    const cloudWatchRole = this.api.node.tryFindChild('CloudWatchRole');
+    if (cloudWatchRole) {
+      Validations.of(cloudWatchRole).acknowledge({
+        id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]',
+        reason:
+          "API Gateway's account-wide logging role, assumable only by apigateway.amazonaws.com. " +
+          'It serves every REST API of the account and region, so it cannot be scoped to this ' +
+          "API's log groups; the AWS-managed policy is the documented one for it.",
+      });
+    }
+  }
+}
+
+/**
+ * The access log line: one JSON object per request, no bodies, no headers. Every value is quoted
+ * so the line stays valid JSON when API Gateway writes `-` for an empty value.
+ */
+const ACCESS_LOG_FORMAT = JSON.stringify({
+  requestId: '$context.requestId',
+  extendedRequestId: '$context.extendedRequestId',
+  requestTimeEpoch: '$context.requestTimeEpoch',
+  caller: '$context.identity.caller',
+  userArn: '$context.identity.userArn',
+  accountId: '$context.identity.accountId',
+  ip: '$context.identity.sourceIp',
+  userAgent: '$context.identity.userAgent',
+  method: '$context.httpMethod',
+  path: '$context.path',
+  resourcePath: '$context.resourcePath',
+  protocol: '$context.protocol',
+  status: '$context.status',
+  latency: '$context.responseLatency',
+  integrationLatency: '$context.integration.latency',
+  integrationStatus: '$context.integration.status',
+  responseLength: '$context.responseLength',
+  errorType: '$context.error.responseType',
+  xrayTraceId: '$context.xrayTraceId',
+});
+
+/**
+ * Answers API Gateway produces itself, before the function runs, shaped like the gateway's own
+ * errors (`lambdas/core/errors.ts`). Messages are static: API Gateway's own messages can contain
+ * the caller's ARN or echo the request body.
+ */
+const GATEWAY_RESPONSES: {
+  type: apigateway.ResponseType;
+  status: string;
+  code: string;
+  message: string;
+  headers?: Record<string, string>;
+}[] = [
+  {
+    type: apigateway.ResponseType.MISSING_AUTHENTICATION_TOKEN,
+    status: '401',
+    code: 'unauthorized',
+    message:
+      'The request is not signed, or the route does not exist. Sign it with AWS Signature ' +
+      'Version 4 (service execute-api) and call POST /v1/actions, GET /v1/actions/{request_id} ' +
+      'or GET /v1/tools.',
+  },
+  {
+    type: apigateway.ResponseType.INVALID_SIGNATURE,
+    status: '401',
+    code: 'unauthorized',
+    message:
+      'The AWS Signature Version 4 of the request is invalid; sign it again with service ' +
+      'execute-api and the region of this API.',
+  },
+  {
+    type: apigateway.ResponseType.EXPIRED_TOKEN,
+    status: '401',
+    code: 'unauthorized',
+    message: 'The AWS credentials that signed the request have expired; refresh them and retry.',
+  },
+  {
+    type: apigateway.ResponseType.ACCESS_DENIED,
+    status: '401',
+    code: 'unauthorized',
+    message:
+      "The caller's AWS credentials are not allowed to call this route; attach the stack's " +
+      'InvokePolicy to the calling role.',
+  },
+  {
+    type: apigateway.ResponseType.UNAUTHORIZED,
+    status: '401',
+    code: 'unauthorized',
+    message: 'The request could not be authenticated; sign it with AWS Signature Version 4.',
+  },
+  {
+    type: apigateway.ResponseType.REQUEST_TOO_LARGE,
+    status: '413',
+    code: 'payload_too_large',
+    message: 'The request body is too large; send at most 64 KB.',
+  },
+  {
+    type: apigateway.ResponseType.UNSUPPORTED_MEDIA_TYPE,
+    status: '415',
+    code: 'unsupported_media_type',
+    message: 'Send the body as JSON with Content-Type: application/json.',
+  },
+  {
+    type: apigateway.ResponseType.RESOURCE_NOT_FOUND,
+    status: '404',
+    code: 'not_found',
+    message: 'No such route; use POST /v1/actions, GET /v1/actions/{request_id} or GET /v1/tools.',
+  },
+  {
+    type: apigateway.ResponseType.THROTTLED,
+    status: '429',
+    code: 'rate_limited',
+    message: 'Too many requests to the gateway; retry after the number of seconds in Retry-After.',
+    headers: { 'Retry-After': "'1'" },
+  },
+  {
+    type: apigateway.ResponseType.DEFAULT_5XX,
+    status: '',
+    code: 'internal_error',
+    message: 'The gateway failed unexpectedly. The request was not completed; retry later.',
+  },
+];
+
+function addGatewayResponses(api: apigateway.RestApi): void {
+  for (const r of GATEWAY_RESPONSES) {
+    const body = { request_id: '$context.requestId', error: { code: r.code, message: r.message } };
+    api.addGatewayResponse(`Response${r.type.responseType}`, {
+      type: r.type,
+      ...(r.status ? { statusCode: r.status } : {}),
+      responseHeaders: { 'Content-Type': "'application/json'", ...r.headers },
+      templates: { 'application/json': JSON.stringify(body) },
+    });
+  }
+}

@@ -1,0 +1,178 @@
+/**
+ * The deployment configuration, read once from CDK context (`cdk.json`, or `-c key=value` on the
+ * command line) and validated with zod before any construct is built. A bad value stops
+ * `cdk synth` with a message naming the key, instead of producing a surprising template.
+ *
+ * Values given with `-c` arrive as strings, so numbers are coerced; `null` (as written in
+ * `cdk.json` for keys whose default depends on the stage) means "use the default".
+ */
+import type { Node } from 'constructs';
+import { z } from 'zod';
+
+/**
+ * Object Lock modes. COMPLIANCE: nobody, not even the account root, can shorten or remove the
+ * retention. GOVERNANCE: principals with `s3:BypassGovernanceRetention` can (none in this stack).
+ */
+export const AUDIT_LOCK_MODES = ['COMPLIANCE', 'GOVERNANCE'] as const;
+export type AuditLockMode = (typeof AUDIT_LOCK_MODES)[number];
+
+/** Retention periods CloudWatch Logs accepts (days). */
+export const LOG_RETENTION_DAYS = [
+  1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288,
+  3653,
+] as const;
+
+/** Settings of the write-approval flow (Step Functions + Slack), built in the next issue. */
+export interface ApprovalConfig {
+  /**
+   * How long a write waits for a human decision before it expires; the approval state machine's
+   * task-token timeout and the `expires_at` returned with 202.
+   * @default 3600
+   */
+  readonly approvalTtlSeconds: number;
+}
+
+/** The validated configuration of one deployment (one stage = one stack). */
+export interface AirlockConfig {
+  /**
+   * Deployment stage: part of the stack name, the API stage name and the secret names. `prod`
+   * switches on the production defaults (COMPLIANCE lock, 365-day retention, termination
+   * protection). Lowercase letters, digits and dashes, starting with a letter.
+   * @default 'dev'
+   */
+  readonly stage: string;
+  /**
+   * Days every audit record is locked (Object Lock default retention of the audit bucket).
+   * @default 365 when stage is `prod`, 30 otherwise
+   */
+  readonly auditRetentionDays: number;
+  /**
+   * Object Lock mode of the audit bucket's default retention.
+   * @default 'COMPLIANCE' when stage is `prod`, 'GOVERNANCE' otherwise
+   */
+  readonly auditLockMode: AuditLockMode;
+  /**
+   * Address that receives CloudWatch alarm notifications (5xx, read-rate spikes). Used by the
+   * alarms of a later issue; unset means no e-mail subscription.
+   * @default undefined
+   */
+  readonly alarmEmail?: string;
+  /**
+   * Steady-state requests per second allowed on the API stage, all callers together
+   * (API Gateway stage throttling; excess requests get 429 before any Lambda runs).
+   * @default 20
+   */
+  readonly apiRateLimit: number;
+  /**
+   * Burst capacity (requests) of the API stage's token bucket.
+   * @default 40
+   */
+  readonly apiBurstLimit: number;
+  /**
+   * Retention of the CloudWatch log groups (Lambda logs, API access and execution logs), in days;
+   * one of the values CloudWatch Logs accepts.
+   * @default 30
+   */
+  readonly logRetentionDays: number;
+  /**
+   * Settings of the write-approval flow (next issue); parsed and validated now so `cdk.json`
+   * has one documented place for them.
+   * @default { approvalTtlSeconds: 3600 }
+   */
+  readonly approval: ApprovalConfig;
+}
+
+/** The context keys this app reads; anything else in context belongs to CDK itself. */
+export const CONTEXT_KEYS = [
+  'stage',
+  'auditRetentionDays',
+  'auditLockMode',
+  'alarmEmail',
+  'apiRateLimit',
+  'apiBurstLimit',
+  'logRetentionDays',
+  'approval',
+] as const;
+
+/** `null` and `''` mean "not set", so `cdk.json` can list a key without fixing its value. */
+const unset = (value: unknown) => (value === null || value === '' ? undefined : value);
+
+/** An object given with `-c key='{"a":1}'` arrives as a JSON string. */
+const jsonObject = (value: unknown) => {
+  if (typeof value !== 'string') return unset(value);
+  try {
+    return JSON.parse(value);
+  } catch {
+    return value;
+  }
+};
+
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+
+const contextSchema = z.object({
+  stage: z.preprocess(
+    unset,
+    z
+      .string()
+      .regex(
+        /^[a-z][a-z0-9-]{0,15}$/,
+        'use 1-16 lowercase letters, digits or dashes, starting with a letter',
+      )
+      .default('dev'),
+  ),
+  auditRetentionDays: z.preprocess(unset, int(1, 36_500).optional()),
+  auditLockMode: z.preprocess(unset, z.enum(AUDIT_LOCK_MODES).optional()),
+  alarmEmail: z.preprocess(unset, z.email().optional()),
+  apiRateLimit: z.preprocess(unset, int(1, 10_000).default(20)),
+  apiBurstLimit: z.preprocess(unset, int(1, 5_000).default(40)),
+  logRetentionDays: z.preprocess(
+    unset,
+    z.coerce
+      .number()
+      .refine((d) => (LOG_RETENTION_DAYS as readonly number[]).includes(d), {
+        message: `use one of ${LOG_RETENTION_DAYS.join(', ')}`,
+      })
+      .default(30),
+  ),
+  approval: z.preprocess(
+    jsonObject,
+    z
+      .strictObject({ approvalTtlSeconds: z.preprocess(unset, int(60, 604_800).default(3600)) })
+      .default({ approvalTtlSeconds: 3600 }),
+  ),
+});
+
+/** Thrown when the context holds an invalid value; the message lists every bad key. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+/** Validates raw context values and fills the stage-dependent defaults. */
+export function parseConfig(raw: Record<string, unknown>): AirlockConfig {
+  const parsed = contextSchema.safeParse(raw);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map(
+      (i) => `  ${i.path.join('.') || '(context)'}: ${i.message}`,
+    );
+    throw new ConfigError(`Invalid CDK context for CRM Airlock:\n${problems.join('\n')}`);
+  }
+  const c = parsed.data;
+  const prod = c.stage === 'prod';
+  return {
+    stage: c.stage,
+    auditRetentionDays: c.auditRetentionDays ?? (prod ? 365 : 30),
+    auditLockMode: c.auditLockMode ?? (prod ? 'COMPLIANCE' : 'GOVERNANCE'),
+    ...(c.alarmEmail === undefined ? {} : { alarmEmail: c.alarmEmail }),
+    apiRateLimit: c.apiRateLimit,
+    apiBurstLimit: c.apiBurstLimit,
+    logRetentionDays: c.logRetentionDays,
+    approval: { approvalTtlSeconds: c.approval.approvalTtlSeconds },
+  };
+}
+
+/** Reads this app's keys from a construct's context (the App's node in `bin/app.ts`). */
+export function configFromContext(node: Node): AirlockConfig {
+  const raw: Record<string, unknown> = {};
+  for (const key of CONTEXT_KEYS) raw[key] = node.tryGetContext(key);
+  return parseConfig(raw);
+}

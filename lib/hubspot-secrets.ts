@@ -1,0 +1,75 @@
+import { Validations } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import { Construct } from 'constructs';
+
+export interface HubSpotSecretsProps {
+  /**
+   * Deployment stage; part of the secret names (`crm-airlock/<stage>/hubspot-read-token`).
+   * @default none, required
+   */
+  readonly stage: string;
+}
+
+const ROTATION_REASON =
+  'HubSpot Service Keys and private-app tokens cannot be issued through an AWS API, so a ' +
+  'rotation Lambda has nothing to call: they are rotated in HubSpot and then stored here with ' +
+  "the gateway's `rotate` command (which overwrites the secret value).";
+
+/**
+ * The two HubSpot tokens, each in its own secret (DESIGN §5.6):
+ *
+ * - `readToken`: a token with read scopes only; the HubSpot-call function reads it.
+ * - `writeToken`: the note-writing token (`crm.objects.contacts.write`, which can also delete
+ *   contacts); only the approved write path of the next issue may read it. Nobody is granted it
+ *   in this stack.
+ *
+ * No token value is ever in the template: each secret is created with a random placeholder that
+ * Secrets Manager generates at deploy time, and must be replaced with the real token (the
+ * `rotate` command, or `aws secretsmanager put-secret-value`) before the gateway can reach
+ * HubSpot; until then HubSpot answers 401 and the gateway returns `hubspot_unauthorized`.
+ * Encrypted with the account's `aws/secretsmanager` key: no key policy to maintain, and only
+ * principals granted `secretsmanager:GetSecretValue` on the secret can decrypt it.
+ */
+export class HubSpotSecrets extends Construct {
+  /** The read-only HubSpot token. */
+  public readonly readToken: secretsmanager.Secret;
+  /** The write token (create_note after approval). */
+  public readonly writeToken: secretsmanager.Secret;
+
+  constructor(scope: Construct, id: string, props: HubSpotSecretsProps) {
+    super(scope, id);
+    this.readToken = this.tokenSecret('ReadToken', props.stage, 'read', 'read-only CRM scopes');
+    this.writeToken = this.tokenSecret(
+      'WriteToken',
+      props.stage,
+      'write',
+      'crm.objects.contacts.write, used only by the approved write path',
+    );
+  }
+
+  /** Lets a principal read the read token's value; nothing else, on no other secret. */
+  public grantReadTokenValue(grantee: iam.IGrantable): iam.Grant {
+    return iam.Grant.addToPrincipal({
+      grantee,
+      actions: ['secretsmanager:GetSecretValue'],
+      resourceArns: [this.readToken.secretArn],
+    });
+  }
+
+  private tokenSecret(
+    id: string,
+    stage: string,
+    kind: 'read' | 'write',
+    scopes: string,
+  ): secretsmanager.Secret {
+    const secret = new secretsmanager.Secret(this, id, {
+      secretName: `crm-airlock/${stage}/hubspot-${kind}-token`,
+      description:
+        `CRM Airlock (${stage}): HubSpot ${kind} token (${scopes}). Created with a random ` +
+        'placeholder; replace it with the real token using the rotate command.',
+    });
+    Validations.of(secret).acknowledge({ id: 'AwsSolutions-SMG4', reason: ROTATION_REASON });
+    return secret;
+  }
+}

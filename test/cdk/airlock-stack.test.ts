@@ -1,0 +1,580 @@
+import { Match } from 'aws-cdk-lib/assertions';
+import { AUDIT_BUCKET_LOGICAL_ID } from '../../lib/audit-bucket';
+import {
+  actionCovers,
+  actionsOf,
+  allPolicies,
+  asArray,
+  type CfnTemplate,
+  logicalIdOf,
+  policiesOfRole,
+  referencedIds,
+  type Synthesized,
+  synthAirlock,
+} from './helpers';
+
+let dev: Synthesized;
+let json: CfnTemplate;
+let ids: {
+  validationRole: string;
+  hubspotCallRole: string;
+  validationFunction: string;
+  hubspotCallFunction: string;
+  readSecret: string;
+  writeSecret: string;
+  accessLogsBucket: string;
+  restApi: string;
+};
+
+beforeAll(() => {
+  dev = synthAirlock();
+  json = dev.json;
+  ids = {
+    validationRole: logicalIdOf(json, 'AWS::IAM::Role', 'ValidationRole'),
+    hubspotCallRole: logicalIdOf(json, 'AWS::IAM::Role', 'HubSpotCallRole'),
+    validationFunction: logicalIdOf(json, 'AWS::Lambda::Function', 'ValidationFunction'),
+    hubspotCallFunction: logicalIdOf(json, 'AWS::Lambda::Function', 'HubSpotCallFunction'),
+    readSecret: logicalIdOf(json, 'AWS::SecretsManager::Secret', 'HubSpotSecretsReadToken'),
+    writeSecret: logicalIdOf(json, 'AWS::SecretsManager::Secret', 'HubSpotSecretsWriteToken'),
+    accessLogsBucket: logicalIdOf(json, 'AWS::S3::Bucket', 'AuditAccessLogs'),
+    restApi: logicalIdOf(json, 'AWS::ApiGateway::RestApi', 'ApiRestApi'),
+  };
+});
+
+const resource = (logicalId: string) => {
+  const r = json.Resources[logicalId];
+  if (!r) throw new Error(`no resource ${logicalId}`);
+  return r;
+};
+
+/** The statements of the bucket policy attached to a bucket. */
+const bucketPolicyStatements = (bucketLogicalId: string): unknown[] => {
+  const policies = Object.values(json.Resources).filter(
+    (r) =>
+      r.Type === 'AWS::S3::BucketPolicy' &&
+      JSON.stringify(r.Properties?.Bucket) === JSON.stringify({ Ref: bucketLogicalId }),
+  );
+  expect(policies).toHaveLength(1);
+  const doc = policies[0]?.Properties?.PolicyDocument as { Statement: unknown[] } | undefined;
+  return asArray(doc?.Statement);
+};
+
+describe('audit bucket', () => {
+  it('keeps the logical id AuditBucket, so a refactor cannot replace it with an empty bucket', () => {
+    expect(AUDIT_BUCKET_LOGICAL_ID).toBe('AuditBucket');
+    expect(resource('AuditBucket').Type).toBe('AWS::S3::Bucket');
+    expect(resource('AuditBucket').Properties).toHaveProperty('ObjectLockEnabled', true);
+  });
+
+  it('locks every record in GOVERNANCE mode for 30 days outside prod', () => {
+    expect(resource('AuditBucket').Properties?.ObjectLockConfiguration).toEqual({
+      ObjectLockEnabled: 'Enabled',
+      Rule: { DefaultRetention: { Mode: 'GOVERNANCE', Days: 30 } },
+    });
+  });
+
+  it('is versioned, SSE-S3 encrypted and blocks every kind of public access', () => {
+    const p = resource('AuditBucket').Properties;
+    expect(p?.VersioningConfiguration).toEqual({ Status: 'Enabled' });
+    expect(p?.BucketEncryption).toEqual({
+      ServerSideEncryptionConfiguration: [
+        { ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } },
+      ],
+    });
+    expect(p?.PublicAccessBlockConfiguration).toEqual({
+      BlockPublicAcls: true,
+      BlockPublicPolicy: true,
+      IgnorePublicAcls: true,
+      RestrictPublicBuckets: true,
+    });
+    expect(p?.OwnershipControls).toEqual({ Rules: [{ ObjectOwnership: 'BucketOwnerEnforced' }] });
+  });
+
+  it('is retained when the stack is deleted or the resource replaced', () => {
+    expect(resource('AuditBucket').DeletionPolicy).toBe('Retain');
+    expect(resource('AuditBucket').UpdateReplacePolicy).toBe('Retain');
+  });
+
+  it('has no lifecycle rule that could expire records', () => {
+    expect(resource('AuditBucket').Properties?.LifecycleConfiguration).toBeUndefined();
+  });
+
+  it('sends its server access logs to a separate bucket that accepts them from S3 logging', () => {
+    expect(resource('AuditBucket').Properties?.LoggingConfiguration).toEqual({
+      DestinationBucketName: { Ref: ids.accessLogsBucket },
+      LogFilePrefix: 'audit-bucket/',
+    });
+    const statements = bucketPolicyStatements(ids.accessLogsBucket);
+    expect(statements).toContainEqual(
+      expect.objectContaining({
+        Effect: 'Allow',
+        Principal: { Service: 'logging.s3.amazonaws.com' },
+        Action: 's3:PutObject',
+        Condition: expect.objectContaining({
+          ArnLike: { 'aws:SourceArn': { 'Fn::GetAtt': ['AuditBucket', 'Arn'] } },
+        }),
+      }),
+    );
+  });
+
+  it('keeps the access-log bucket private, encrypted, versioned, retained and expiring', () => {
+    const p = resource(ids.accessLogsBucket).Properties;
+    expect(p?.VersioningConfiguration).toEqual({ Status: 'Enabled' });
+    expect(p?.BucketEncryption).toEqual({
+      ServerSideEncryptionConfiguration: [
+        { ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } },
+      ],
+    });
+    expect(p?.PublicAccessBlockConfiguration).toEqual({
+      BlockPublicAcls: true,
+      BlockPublicPolicy: true,
+      IgnorePublicAcls: true,
+      RestrictPublicBuckets: true,
+    });
+    expect(p?.ObjectLockEnabled).toBeUndefined();
+    expect(resource(ids.accessLogsBucket).DeletionPolicy).toBe('Retain');
+    expect(p?.LifecycleConfiguration).toEqual({
+      Rules: expect.arrayContaining([
+        expect.objectContaining({ Status: 'Enabled', ExpirationInDays: 30 }),
+      ]),
+    });
+  });
+
+  it.each([
+    ['the audit bucket', () => 'AuditBucket'],
+    ['the access-log bucket', () => ids.accessLogsBucket],
+  ])('refuses any request to %s that is not over TLS 1.2+', (_name, bucketId) => {
+    const statements = bucketPolicyStatements(bucketId());
+    const bucketArn = { 'Fn::GetAtt': [bucketId(), 'Arn'] };
+    const bothArns = [bucketArn, { 'Fn::Join': ['', [bucketArn, '/*']] }];
+    expect(statements).toContainEqual({
+      Effect: 'Deny',
+      Principal: { AWS: '*' },
+      Action: 's3:*',
+      Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+      Resource: bothArns,
+    });
+    expect(statements).toContainEqual({
+      Effect: 'Deny',
+      Principal: { AWS: '*' },
+      Action: 's3:*',
+      Condition: { NumericLessThan: { 's3:TlsVersion': 1.2 } },
+      Resource: bothArns,
+    });
+  });
+});
+
+describe('IAM: least privilege', () => {
+  const forbiddenOnAuditObjects = [
+    's3:DeleteObject',
+    's3:DeleteObjectVersion',
+    's3:DeleteObjectTagging',
+    's3:DeleteObjectVersionTagging',
+    's3:PutObjectRetention',
+    's3:PutObjectLegalHold',
+    's3:BypassGovernanceRetention',
+    's3:PutBucketObjectLockConfiguration',
+    's3:PutLifecycleConfiguration',
+    's3:PutBucketPolicy',
+    's3:DeleteBucket',
+    's3:DeleteBucketPolicy',
+    's3:PutBucketVersioning',
+  ];
+
+  it('grants nobody a way to delete audit objects or change their retention', () => {
+    for (const policy of allPolicies(json)) {
+      for (const s of policy.statements.filter((x) => x.Effect === 'Allow')) {
+        for (const pattern of actionsOf(s)) {
+          const hit = forbiddenOnAuditObjects.find((a) => actionCovers(pattern, a));
+          expect({ policy: policy.logicalId, action: pattern, covers: hit }).toEqual({
+            policy: policy.logicalId,
+            action: pattern,
+            covers: undefined,
+          });
+        }
+        expect(s.NotAction).toBeUndefined();
+      }
+    }
+  });
+
+  it('uses no wildcard in any allowed action', () => {
+    // The only `s3:*` in the template is in the buckets' TLS-only Deny statements, which take
+    // rights away; every Allow names its actions exactly. There are no CDK helper functions
+    // (custom resources, log retention) in this stack, so nothing is excluded.
+    for (const policy of allPolicies(json)) {
+      for (const s of policy.statements.filter((x) => x.Effect === 'Allow')) {
+        for (const action of actionsOf(s)) {
+          expect({ policy: policy.logicalId, action }).toEqual({
+            policy: policy.logicalId,
+            action: expect.not.stringContaining('*'),
+          });
+        }
+      }
+    }
+  });
+
+  it('allows Resource "*" only for the X-Ray actions, which have no resource-level permissions', () => {
+    for (const policy of allPolicies(json).filter((p) => p.kind === 'identity')) {
+      for (const s of policy.statements.filter((x) => asArray(x.Resource).includes('*'))) {
+        expect(actionsOf(s).sort()).toEqual(['xray:PutTelemetryRecords', 'xray:PutTraceSegments']);
+      }
+    }
+  });
+
+  it('gives the validation function no access to any secret', () => {
+    const policies = policiesOfRole(json, ids.validationRole);
+    expect(policies.length).toBeGreaterThan(0);
+    for (const policy of policies) {
+      for (const s of policy.statements) {
+        for (const action of actionsOf(s)) {
+          expect(action.toLowerCase().startsWith('secretsmanager:')).toBe(false);
+          expect(action).not.toBe('*');
+        }
+        expect(referencedIds(s.Resource).has(ids.readSecret)).toBe(false);
+        expect(referencedIds(s.Resource).has(ids.writeSecret)).toBe(false);
+      }
+    }
+    expect(resource(ids.validationRole).Properties?.ManagedPolicyArns).toBeUndefined();
+    expect(resource(ids.validationRole).Properties?.Policies).toBeUndefined();
+    const secretPolicies = Object.values(json.Resources).filter(
+      (r) => r.Type === 'AWS::SecretsManager::ResourcePolicy',
+    );
+    expect(secretPolicies).toEqual([]);
+  });
+
+  it('lets the validation function invoke exactly the HubSpot-call function and put objects under audit/ only', () => {
+    const statements = policiesOfRole(json, ids.validationRole).flatMap((p) => p.statements);
+    const grants = statements
+      .filter((s) => !actionsOf(s).some((a) => a.startsWith('logs:') || a.startsWith('xray:')))
+      .map((s) => ({ Action: s.Action, Resource: s.Resource }));
+    expect(grants).toEqual([
+      {
+        Action: 'lambda:InvokeFunction',
+        Resource: { 'Fn::GetAtt': [ids.hubspotCallFunction, 'Arn'] },
+      },
+      {
+        Action: 's3:PutObject',
+        Resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': ['AuditBucket', 'Arn'] }, '/audit/*']] },
+      },
+    ]);
+  });
+
+  it('lets the HubSpot-call function read the read token only, never the write token', () => {
+    const statements = policiesOfRole(json, ids.hubspotCallRole).flatMap((p) => p.statements);
+    const secretStatements = statements.filter((s) =>
+      actionsOf(s).some((a) => a.toLowerCase().startsWith('secretsmanager:')),
+    );
+    expect(secretStatements).toEqual([
+      {
+        Effect: 'Allow',
+        Action: 'secretsmanager:GetSecretValue',
+        Resource: { Ref: ids.readSecret },
+      },
+    ]);
+    for (const s of statements) {
+      expect(referencedIds(s.Resource).has(ids.writeSecret)).toBe(false);
+    }
+    const others = statements.filter((s) => !secretStatements.includes(s));
+    for (const s of others) {
+      for (const a of actionsOf(s))
+        expect(a).toMatch(/^(logs:(CreateLogStream|PutLogEvents)|xray:)/);
+    }
+  });
+
+  it('grants the write token to nobody in this stack', () => {
+    for (const policy of allPolicies(json)) {
+      for (const s of policy.statements) {
+        expect(referencedIds(s.Resource).has(ids.writeSecret)).toBe(false);
+      }
+    }
+  });
+
+  it('lets each function write only to its own log group, with no managed policy', () => {
+    for (const [role, fn] of [
+      [ids.validationRole, ids.validationFunction],
+      [ids.hubspotCallRole, ids.hubspotCallFunction],
+    ] as const) {
+      const loggingConfig = resource(fn).Properties?.LoggingConfig as
+        | { LogGroup: { Ref: string } }
+        | undefined;
+      const logGroup = loggingConfig?.LogGroup.Ref;
+      expect(logGroup).toBeDefined();
+      const logStatements = policiesOfRole(json, role)
+        .flatMap((p) => p.statements)
+        .filter((s) => actionsOf(s).some((a) => a.startsWith('logs:')));
+      expect(logStatements).toEqual([
+        {
+          Effect: 'Allow',
+          Action: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+          Resource: { 'Fn::GetAtt': [logGroup, 'Arn'] },
+        },
+      ]);
+      expect(resource(role).Properties?.ManagedPolicyArns).toBeUndefined();
+    }
+  });
+});
+
+describe('secrets', () => {
+  it('creates both token secrets without a value in the template', () => {
+    for (const [id, name] of [
+      [ids.readSecret, 'crm-airlock/dev/hubspot-read-token'],
+      [ids.writeSecret, 'crm-airlock/dev/hubspot-write-token'],
+    ] as const) {
+      const p = resource(id).Properties;
+      expect(p?.Name).toBe(name);
+      expect(p?.SecretString).toBeUndefined();
+      expect(p?.GenerateSecretString).toEqual({});
+    }
+  });
+});
+
+describe('functions', () => {
+  it('pins runtime, arm64, tracing, memory, timeout and a retained log group on every function', () => {
+    const functions = dev.template.findResources('AWS::Lambda::Function');
+    expect(Object.keys(functions)).toHaveLength(2);
+    for (const fn of Object.values(functions)) {
+      const p = fn.Properties;
+      expect(p.Runtime).toBe('nodejs24.x');
+      expect(p.Architectures).toEqual(['arm64']);
+      expect(p.TracingConfig).toEqual({ Mode: 'Active' });
+      expect(typeof p.MemorySize).toBe('number');
+      expect(typeof p.Timeout).toBe('number');
+      expect(p.Environment.Variables.NODE_OPTIONS).toBe('--enable-source-maps');
+      const logGroup = resource(p.LoggingConfig.LogGroup.Ref);
+      expect(logGroup.Type).toBe('AWS::Logs::LogGroup');
+      expect(logGroup.Properties?.RetentionInDays).toBe(30);
+    }
+  });
+
+  it('sets retention on every log group', () => {
+    const groups = Object.values(dev.template.findResources('AWS::Logs::LogGroup'));
+    expect(groups.length).toBe(4);
+    for (const g of groups) expect(g.Properties.RetentionInDays).toBe(30);
+  });
+
+  it('gives the validation function its environment contract and 256 MB / 15 s', () => {
+    dev.template.hasResourceProperties('AWS::Lambda::Function', {
+      Handler: 'index.handler',
+      MemorySize: 256,
+      Timeout: 15,
+      Environment: {
+        Variables: {
+          HUBSPOT_CALL_FUNCTION_NAME: { Ref: ids.hubspotCallFunction },
+          AUDIT_BUCKET_NAME: { Ref: 'AuditBucket' },
+          AUDIT_PREFIX: 'audit/',
+          AIRLOCK_PROMPT_POLICY: 'block',
+          AIRLOCK_REQUEST_DEADLINE_MS: '8000',
+          AIRLOCK_ALLOWED_ACTIONS: 'search_contact,search_company,get_last_email_interaction',
+          AIRLOCK_CONTAINED: 'false',
+          AIRLOCK_READ_ONLY: 'false',
+          NODE_OPTIONS: '--enable-source-maps',
+        },
+      },
+    });
+  });
+
+  it('gives the HubSpot-call function its environment contract and 512 MB / 10 s, and no secret value', () => {
+    const p = resource(ids.hubspotCallFunction).Properties as Record<string, unknown>;
+    expect(p.MemorySize).toBe(512);
+    expect(p.Timeout).toBe(10);
+    expect((p.Environment as { Variables: unknown }).Variables).toEqual({
+      HUBSPOT_READ_SECRET_ARN: { Ref: ids.readSecret },
+      HUBSPOT_BASE_URL: 'https://api.hubapi.com',
+      SECRET_TTL_SECONDS: '60',
+      NODE_OPTIONS: '--enable-source-maps',
+    });
+  });
+});
+
+describe('API', () => {
+  const methods = () => Object.values(dev.template.findResources('AWS::ApiGateway::Method'));
+
+  it('requires IAM (SigV4) authorization on every method', () => {
+    const all = methods().filter((m) => m.Properties.HttpMethod !== 'OPTIONS');
+    expect(all).toHaveLength(3);
+    for (const m of all) expect(m.Properties.AuthorizationType).toBe('AWS_IAM');
+  });
+
+  it('serves exactly POST /v1/actions, GET /v1/actions/{request_id} and GET /v1/tools via the validation function', () => {
+    const paths = Object.entries(json.Resources)
+      .filter(([, r]) => r.Type === 'AWS::ApiGateway::Resource')
+      .map(([id, r]) => [id, r.Properties?.PathPart] as const);
+    // biome-ignore lint/suspicious/noExplicitAny: findResources returns untyped CloudFormation
+    const pathOf = (m: { [key: string]: any }) =>
+      paths.find(([id]) => id === m.Properties.ResourceId.Ref)?.[1];
+    expect(
+      methods()
+        .map((m) => `${m.Properties.HttpMethod} ${pathOf(m)}`)
+        .sort(),
+    ).toEqual(['GET tools', 'GET {request_id}', 'POST actions']);
+    for (const m of methods()) {
+      expect(m.Properties.Integration.Type).toBe('AWS_PROXY');
+      expect(referencedIds(m.Properties.Integration.Uri).has(ids.validationFunction)).toBe(true);
+    }
+  });
+
+  it('leaves body validation to the audited validation function: no request model or validator at the edge', () => {
+    for (const m of methods()) {
+      expect(m.Properties.RequestValidatorId).toBeUndefined();
+      expect(m.Properties.RequestModels).toBeUndefined();
+    }
+    expect(Object.keys(dev.template.findResources('AWS::ApiGateway::Model'))).toEqual([]);
+  });
+
+  it('throttles the stage, logs JSON access lines, logs errors without data trace, traces with X-Ray', () => {
+    const stages = Object.values(dev.template.findResources('AWS::ApiGateway::Stage'));
+    expect(stages).toHaveLength(1);
+    const p = stages[0]?.Properties;
+    expect(p.StageName).toBe('dev');
+    expect(p.TracingEnabled).toBe(true);
+    expect(p.MethodSettings).toEqual([
+      {
+        HttpMethod: '*',
+        ResourcePath: '/*',
+        ThrottlingRateLimit: 20,
+        ThrottlingBurstLimit: 40,
+        LoggingLevel: 'ERROR',
+        DataTraceEnabled: false,
+        MetricsEnabled: false,
+      },
+    ]);
+    const format = JSON.parse(p.AccessLogSetting.Format) as Record<string, string>;
+    expect(format).toMatchObject({
+      requestId: '$context.requestId',
+      caller: '$context.identity.caller',
+      userArn: '$context.identity.userArn',
+      ip: '$context.identity.sourceIp',
+      method: '$context.httpMethod',
+      path: '$context.path',
+      status: '$context.status',
+      latency: '$context.responseLatency',
+      responseLength: '$context.responseLength',
+    });
+    expect(referencedIds(p.AccessLogSetting.DestinationArn).size).toBe(1);
+    const logGroup = resource([...referencedIds(p.AccessLogSetting.DestinationArn)][0] as string);
+    expect(logGroup.Properties?.RetentionInDays).toBe(30);
+  });
+
+  it('creates the execution log group with retention before the stage can create it without', () => {
+    const [stageId, stage] = Object.entries(json.Resources).find(
+      ([, r]) => r.Type === 'AWS::ApiGateway::Stage',
+    ) ?? ['', undefined];
+    expect(stageId).not.toBe('');
+    const execLogs = Object.entries(json.Resources).find(
+      ([, r]) =>
+        r.Type === 'AWS::Logs::LogGroup' &&
+        JSON.stringify(r.Properties?.LogGroupName ?? '').includes('API-Gateway-Execution-Logs_'),
+    );
+    expect(execLogs?.[1].Properties?.RetentionInDays).toBe(30);
+    expect(asArray(stage?.DependsOn)).toContain(execLogs?.[0]);
+  });
+
+  it('outputs a managed policy granting execute-api:Invoke on exactly the three /v1 routes', () => {
+    const policies = Object.values(dev.template.findResources('AWS::IAM::ManagedPolicy'));
+    expect(policies).toHaveLength(1);
+    const statements = policies[0]?.Properties.PolicyDocument.Statement as {
+      Effect: string;
+      Action: string;
+      Resource: { 'Fn::Join': [string, unknown[]] }[];
+    }[];
+    expect(statements).toHaveLength(1);
+    expect(statements[0]?.Effect).toBe('Allow');
+    expect(statements[0]?.Action).toBe('execute-api:Invoke');
+    const resources = statements[0]?.Resource ?? [];
+    expect(resources).toHaveLength(3);
+    const suffixes = resources.map((r) => {
+      const parts = r['Fn::Join'][1];
+      expect(parts).toContainEqual({ Ref: ids.restApi });
+      return parts[parts.length - 1];
+    });
+    expect(suffixes.sort()).toEqual([
+      '/dev/GET/v1/actions/*',
+      '/dev/GET/v1/tools',
+      '/dev/POST/v1/actions',
+    ]);
+    expect(json.Outputs?.InvokePolicyArn?.Value).toEqual({
+      Ref: Object.keys(dev.template.findResources('AWS::IAM::ManagedPolicy'))[0],
+    });
+  });
+
+  it("answers API Gateway's own errors in the gateway's error format, without echoing ARNs", () => {
+    const responses = Object.values(dev.template.findResources('AWS::ApiGateway::GatewayResponse'));
+    const byType = new Map(responses.map((r) => [r.Properties.ResponseType, r.Properties]));
+    expect(byType.get('ACCESS_DENIED')?.StatusCode).toBe('401');
+    expect(byType.get('MISSING_AUTHENTICATION_TOKEN')?.StatusCode).toBe('401');
+    expect(byType.get('THROTTLED')?.ResponseParameters).toMatchObject({
+      'gatewayresponse.header.Retry-After': "'1'",
+    });
+    for (const r of responses) {
+      const template = r.Properties.ResponseTemplates['application/json'] as string;
+      const body = JSON.parse(template) as {
+        request_id: string;
+        error: { code: string; message: string };
+      };
+      expect(body.request_id).toBe('$context.requestId');
+      expect(body.error.code).toMatch(/^[a-z_]+$/);
+      expect(template).not.toContain('$context.error');
+      expect(template).not.toContain('$context.identity');
+    }
+  });
+
+  it('gives no Lambda permission to the console test-invoke, which bypasses authorization', () => {
+    const permissions = Object.values(dev.template.findResources('AWS::Lambda::Permission'));
+    expect(permissions).toHaveLength(3);
+    for (const p of permissions) {
+      expect(JSON.stringify(p.Properties.SourceArn)).not.toContain('test-invoke-stage');
+    }
+  });
+});
+
+describe('outputs', () => {
+  it('outputs the API URL, the invoke policy, both secrets and the audit bucket', () => {
+    expect(Object.keys(json.Outputs ?? {}).sort()).toEqual([
+      'ApiUrl',
+      'AuditBucketName',
+      'InvokePolicyArn',
+      'ReadTokenSecretArn',
+      'ReadTokenSecretName',
+      'WriteTokenSecretArn',
+      'WriteTokenSecretName',
+    ]);
+    dev.template.hasOutput('ReadTokenSecretArn', { Value: { Ref: ids.readSecret } });
+    dev.template.hasOutput('WriteTokenSecretArn', { Value: { Ref: ids.writeSecret } });
+    dev.template.hasOutput('ApiUrl', {
+      Value: Match.objectLike({
+        'Fn::Join': Match.arrayWith([Match.arrayWith([{ Ref: ids.restApi }])]),
+      }),
+    });
+  });
+});
+
+describe('configuration from context', () => {
+  it('locks records in COMPLIANCE mode for 365 days and protects the stack in prod', () => {
+    const prod = synthAirlock({ stage: 'prod' });
+    expect(prod.stack.stackName).toBe('CrmAirlock-prod');
+    expect(prod.stack.terminationProtection).toBe(true);
+    expect(prod.json.Resources.AuditBucket?.Properties?.ObjectLockConfiguration).toEqual({
+      ObjectLockEnabled: 'Enabled',
+      Rule: { DefaultRetention: { Mode: 'COMPLIANCE', Days: 365 } },
+    });
+    prod.template.hasResourceProperties('AWS::SecretsManager::Secret', {
+      Name: 'crm-airlock/prod/hubspot-read-token',
+    });
+  });
+
+  it('takes lock mode, retention and throttling from -c values (strings)', () => {
+    const custom = synthAirlock({
+      auditLockMode: 'COMPLIANCE',
+      auditRetentionDays: '90',
+      apiRateLimit: '5',
+      apiBurstLimit: '9',
+    });
+    expect(custom.json.Resources.AuditBucket?.Properties?.ObjectLockConfiguration).toEqual({
+      ObjectLockEnabled: 'Enabled',
+      Rule: { DefaultRetention: { Mode: 'COMPLIANCE', Days: 90 } },
+    });
+    custom.template.hasResourceProperties('AWS::ApiGateway::Stage', {
+      MethodSettings: [Match.objectLike({ ThrottlingRateLimit: 5, ThrottlingBurstLimit: 9 })],
+    });
+  });
+});
