@@ -1,0 +1,58 @@
+import { Readable } from 'node:stream';
+import { PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { mockClient } from 'aws-sdk-client-mock';
+import { setToken } from '../../lambdas/ops/set-token';
+
+const TOKEN = 'pat-na1-11111111-2222-3333-4444-555555555555';
+
+describe('storing a HubSpot token', () => {
+  const sm = mockClient(SecretsManagerClient);
+  beforeEach(() => sm.reset());
+  afterAll(() => sm.restore());
+
+  const run = (input: string, which: 'read' | 'write' = 'read') => {
+    const printed: string[] = [];
+    const result = setToken({
+      which,
+      stage: 'prod',
+      client: new SecretsManagerClient({ region: 'eu-west-1' }),
+      input: Readable.from([input]),
+      write: (t) => printed.push(t),
+    });
+    return { result, printed };
+  };
+
+  it('reads the token from standard input and stores it in the stage secret, printing no secret', async () => {
+    sm.on(PutSecretValueCommand).resolves({ VersionId: 'v-2' });
+    const { result, printed } = run(`${TOKEN}\n`, 'write');
+    const message = await result;
+    expect(sm.commandCalls(PutSecretValueCommand)[0]?.args[0].input).toEqual({
+      SecretId: 'crm-airlock/prod/hubspot-write-token',
+      SecretString: TOKEN,
+    });
+    expect(message).toBe(
+      'Stored the write token in crm-airlock/prod/hubspot-write-token (version v-2). The functions use it within 60 seconds.',
+    );
+    expect([message, ...printed].join('')).not.toContain(TOKEN);
+  });
+
+  it.each([
+    ['nothing', ''],
+    ['two words', 'pat na1\n'],
+    ['two lines', `${TOKEN}\nsecond\n`],
+  ])('refuses %s and stores nothing', async (_what, input) => {
+    await expect(run(input).result).rejects.toThrow(/not a HubSpot token/);
+    expect(sm.commandCalls(PutSecretValueCommand)).toHaveLength(0);
+  });
+
+  it('says what failed without repeating the token when Secrets Manager refuses', async () => {
+    const denied = Object.assign(new Error(`denied for ${TOKEN}`), {
+      name: 'AccessDeniedException',
+    });
+    sm.on(PutSecretValueCommand).rejects(denied);
+    const err = (await run(TOKEN).result.catch((e: unknown) => e)) as Error;
+    expect(err.message).toBe(
+      'Secrets Manager refused to store the token in crm-airlock/prod/hubspot-read-token (AccessDeniedException). Nothing was changed.',
+    );
+  });
+});
