@@ -19,6 +19,8 @@ export function secretIdFor(stage: string, which: 'read' | 'write'): string {
   return `crm-airlock/${stage}/hubspot-${which}-token`;
 }
 
+const CTRL_C = String.fromCharCode(3);
+
 /** Reads one line; on a terminal, with echo off. */
 async function readSecretLine(
   input: SetTokenOptions['input'],
@@ -33,7 +35,8 @@ async function readSecretLine(
   try {
     for await (const chunk of input) {
       text += chunk.toString();
-      if (tty && /[\r\n\u0003]/.test(text)) break;
+      // Enter, or Ctrl-C (ETX), ends a line typed at the terminal.
+      if (tty && (/[\r\n]/.test(text) || text.includes(CTRL_C))) break;
     }
   } finally {
     if (tty) {
@@ -41,7 +44,7 @@ async function readSecretLine(
       write('\n');
     }
   }
-  if (text.includes('\u0003')) throw new Error('cancelled');
+  if (text.includes(CTRL_C)) throw new Error('cancelled');
   return text.replace(/\r?\n$/, '').replace(/\r$/, '');
 }
 
