@@ -10,6 +10,28 @@ import { invokePayload } from '../helpers/aws-stand-ins';
 const TOKEN = 'pat-na1-entry-point-token';
 const context = { getRemainingTimeInMillis: () => 10_000 } as unknown as Context;
 
+/** An API Gateway (REST, proxy) event for the validation function. */
+function apiEvent(
+  httpMethod: string,
+  resource: string,
+  body: unknown,
+  userArn: string | null = 'arn:aws:iam::1:role/agent',
+): APIGatewayProxyEvent {
+  return {
+    httpMethod,
+    resource,
+    headers: body === null ? {} : { 'content-type': 'application/json' },
+    body: body === null ? null : JSON.stringify(body),
+    isBase64Encoded: false,
+    requestContext: {
+      requestId: 'r',
+      domainName: 'x.example',
+      stage: 'dev',
+      identity: userArn ? { userArn } : {},
+    },
+  } as unknown as APIGatewayProxyEvent;
+}
+
 /** The composition roots as Lambda loads them: configuration from the environment, middy. */
 describe('the Lambda entry points', () => {
   const sm = mockClient(SecretsManagerClient);
@@ -66,23 +88,11 @@ describe('the Lambda entry points', () => {
     });
     s3.on(PutObjectCommand).resolves({});
     const { handler } = await import('../../lambdas/aws/validation');
-    const event = {
-      httpMethod: 'POST',
-      resource: '/v1/actions',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({
-        user_id: 'u',
-        agent_prompt: 'find acme',
-        action: { action: 'search_company', name: 'Acme' },
-      }),
-      isBase64Encoded: false,
-      requestContext: {
-        requestId: 'r',
-        domainName: 'x.example',
-        stage: 'dev',
-        identity: { userArn: 'arn:aws:iam::1:role/agent' },
-      },
-    } as unknown as APIGatewayProxyEvent;
+    const event = apiEvent('POST', '/v1/actions', {
+      user_id: 'u',
+      agent_prompt: 'find acme',
+      action: { action: 'search_company', name: 'Acme' },
+    });
     const res = (await handler(event, context)) as APIGatewayProxyResult;
     expect(res.statusCode).toBe(200);
     expect(JSON.parse(res.body).data.companies[0]).toEqual({
@@ -104,22 +114,11 @@ describe('the Lambda entry points', () => {
     s3.reset();
     s3.on(PutObjectCommand).resolves({});
     const { handler } = await import('../../lambdas/aws/validation');
-    const event = {
-      httpMethod: 'POST',
-      resource: '/v1/actions',
-      headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify({
-        user_id: 'u',
-        agent_prompt: 'log it',
-        action: { action: 'create_note', contact_id: '1', body: 'x' },
-      }),
-      requestContext: {
-        requestId: 'r',
-        domainName: 'x.example',
-        stage: 'dev',
-        identity: { userArn: 'arn:aws:iam::1:role/agent' },
-      },
-    } as unknown as APIGatewayProxyEvent;
+    const event = apiEvent('POST', '/v1/actions', {
+      user_id: 'u',
+      agent_prompt: 'log it',
+      action: { action: 'create_note', contact_id: '1', body: 'x' },
+    });
     const res = (await handler(event, context)) as APIGatewayProxyResult;
     expect([res.statusCode, JSON.parse(res.body).error.code]).toEqual([403, 'action_not_allowed']);
     expect(s3.commandCalls(PutObjectCommand)).toHaveLength(1);
@@ -129,22 +128,11 @@ describe('the Lambda entry points', () => {
     s3.reset();
     s3.on(PutObjectCommand).rejects(new Error('SlowDown'));
     const { handler } = await import('../../lambdas/aws/validation');
-    const event = {
-      httpMethod: 'POST',
-      resource: '/v1/actions',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({
-        user_id: 'u',
-        agent_prompt: 'find acme',
-        action: { action: 'search_company', name: 'Acme' },
-      }),
-      requestContext: {
-        requestId: 'r',
-        domainName: 'x.example',
-        stage: 'dev',
-        identity: { userArn: 'arn:aws:iam::1:role/agent' },
-      },
-    } as unknown as APIGatewayProxyEvent;
+    const event = apiEvent('POST', '/v1/actions', {
+      user_id: 'u',
+      agent_prompt: 'find acme',
+      action: { action: 'search_company', name: 'Acme' },
+    });
     const res = (await handler(event, context)) as APIGatewayProxyResult;
     expect(res.statusCode).toBe(503);
     expect(res.body).not.toContain('Acme Corp');
@@ -154,13 +142,7 @@ describe('the Lambda entry points', () => {
     s3.reset();
     s3.on(PutObjectCommand).resolves({});
     const { handler } = await import('../../lambdas/aws/validation');
-    const event = {
-      httpMethod: 'GET',
-      resource: '/v1/tools',
-      headers: {},
-      body: null,
-      requestContext: { requestId: 'r', domainName: 'x.example', stage: 'dev', identity: {} },
-    } as unknown as APIGatewayProxyEvent;
+    const event = apiEvent('GET', '/v1/tools', null, null);
     const res = (await handler(event, context)) as APIGatewayProxyResult;
     expect(res.statusCode).toBe(401);
   });

@@ -3,7 +3,7 @@ import { PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-sec
 import { mockClient } from 'aws-sdk-client-mock';
 import { setToken } from '../../lambdas/ops/set-token';
 
-const TOKEN = 'pat-na1-11111111-2222-3333-4444-555555555555';
+const TOKEN = 'test-only-hubspot-token-0123456789';
 
 describe('storing a HubSpot token', () => {
   const sm = mockClient(SecretsManagerClient);

@@ -59,6 +59,22 @@ const bucketPolicyStatements = (bucketLogicalId: string): unknown[] => {
   return asArray(doc?.Statement);
 };
 
+/** Versioned, SSE-S3 encrypted, and every kind of public access blocked. */
+function expectPrivateEncryptedVersioned(p: Record<string, unknown> | undefined): void {
+  expect(p?.VersioningConfiguration).toEqual({ Status: 'Enabled' });
+  expect(p?.BucketEncryption).toEqual({
+    ServerSideEncryptionConfiguration: [
+      { ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } },
+    ],
+  });
+  expect(p?.PublicAccessBlockConfiguration).toEqual({
+    BlockPublicAcls: true,
+    BlockPublicPolicy: true,
+    IgnorePublicAcls: true,
+    RestrictPublicBuckets: true,
+  });
+}
+
 describe('audit bucket', () => {
   it('keeps the logical id AuditBucket, so a refactor cannot replace it with an empty bucket', () => {
     expect(AUDIT_BUCKET_LOGICAL_ID).toBe('AuditBucket');
@@ -75,18 +91,7 @@ describe('audit bucket', () => {
 
   it('is versioned, SSE-S3 encrypted and blocks every kind of public access', () => {
     const p = resource('AuditBucket').Properties;
-    expect(p?.VersioningConfiguration).toEqual({ Status: 'Enabled' });
-    expect(p?.BucketEncryption).toEqual({
-      ServerSideEncryptionConfiguration: [
-        { ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } },
-      ],
-    });
-    expect(p?.PublicAccessBlockConfiguration).toEqual({
-      BlockPublicAcls: true,
-      BlockPublicPolicy: true,
-      IgnorePublicAcls: true,
-      RestrictPublicBuckets: true,
-    });
+    expectPrivateEncryptedVersioned(p);
     expect(p?.OwnershipControls).toEqual({ Rules: [{ ObjectOwnership: 'BucketOwnerEnforced' }] });
   });
 
@@ -119,18 +124,7 @@ describe('audit bucket', () => {
 
   it('keeps the access-log bucket private, encrypted, versioned, retained and expiring', () => {
     const p = resource(ids.accessLogsBucket).Properties;
-    expect(p?.VersioningConfiguration).toEqual({ Status: 'Enabled' });
-    expect(p?.BucketEncryption).toEqual({
-      ServerSideEncryptionConfiguration: [
-        { ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } },
-      ],
-    });
-    expect(p?.PublicAccessBlockConfiguration).toEqual({
-      BlockPublicAcls: true,
-      BlockPublicPolicy: true,
-      IgnorePublicAcls: true,
-      RestrictPublicBuckets: true,
-    });
+    expectPrivateEncryptedVersioned(p);
     expect(p?.ObjectLockEnabled).toBeUndefined();
     expect(resource(ids.accessLogsBucket).DeletionPolicy).toBe('Retain');
     expect(p?.LifecycleConfiguration).toEqual({
