@@ -96,6 +96,21 @@ export interface Approval {
   decided_by?: string;
   result?: { note_id: string };
   error?: { code: string; message: string };
+  /** Distinct approvals needed before the write runs (the two-person rule). @default 1 */
+  required_approvals?: number;
+  /** Who has approved so far, in order. */
+  approvals?: { by: string; at: string }[];
+  /** Bumped by every change; `transition` can require it (compare-and-set). */
+  version?: number;
+  /**
+   * AWS only: the Step Functions task token of the wait for a decision. Kept in the store
+   * alone: never in Slack, never in an answer, never in a log or audit record.
+   */
+  task_token?: string;
+  /** AWS only: the Slack message that shows this approval. */
+  slack?: { channel: string; ts: string };
+  /** Set just before the write is sent to HubSpot, so a retry knows to look before writing. */
+  write_started_at?: string;
 }
 
 /**
@@ -107,10 +122,16 @@ export interface ApprovalStore {
   get(approvalId: string): Promise<Approval | undefined>;
   getByRequest(requestId: string): Promise<Approval | undefined>;
   listByStatus(status: ApprovalStatus): Promise<Approval[]>;
+  /**
+   * Applies `patch` only when the stored status is `from` (and, when given, the stored
+   * `version` is `expectedVersion`); bumps `version`. Returns the new approval, or null when
+   * the condition did not hold.
+   */
   transition(
     approvalId: string,
     from: ApprovalStatus,
     patch: Partial<Approval> & { status: ApprovalStatus },
+    expectedVersion?: number,
   ): Promise<Approval | null>;
 }
 

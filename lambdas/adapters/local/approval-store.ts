@@ -79,11 +79,18 @@ export class FileApprovalStore implements ApprovalStore {
     approvalId: string,
     from: ApprovalStatus,
     patch: Partial<Approval> & { status: ApprovalStatus },
+    expectedVersion?: number,
   ): Promise<Approval | null> {
     return this.serial(async () => {
       const current = this.byId.get(approvalId);
       if (!current || current.status !== from) return null;
-      const next: Approval = { ...current, ...patch, approval_id: current.approval_id };
+      if (expectedVersion !== undefined && (current.version ?? 0) !== expectedVersion) return null;
+      const next: Approval = {
+        ...current,
+        ...patch,
+        approval_id: current.approval_id,
+        version: (current.version ?? 0) + 1,
+      };
       this.byId.set(approvalId, next);
       try {
         await this.persist();
