@@ -1,3 +1,4 @@
+import { ApprovalCore } from './approvals';
 import { type AuditApproval, type AuditOutcome, type AuditRecord, lastCall } from './audit';
 import { findAction, openAiTools, type ValidatedAction } from './catalog';
 import { AirlockError, asAirlockError, errorAnswer, type HttpAnswer } from './errors';
@@ -410,18 +411,8 @@ export class Gateway {
       requireApprover(caller);
       if (!found) throw new AirlockError('not_found', 'No approval with this id.');
       const seenHash = parseDecision(rawBody);
-      const approval = await this.expireIfDue(found);
-      if (approval.status === 'expired') {
-        throw new AirlockError(
-          'approval_expired',
-          `This approval expired at ${approval.expires_at}; the agent must ask again.`,
-        );
-      }
-      if (approval.status !== 'pending_approval') {
-        throw new AirlockError('already_decided', `This approval is already ${approval.status}.`, {
-          details: { status: approval.status },
-        });
-      }
+      // Locally, expiry is the gateway's to record (on AWS the state machine's timeout does it).
+      await this.expireIfDue(found);
       if (decision === 'approve') {
         const control = await this.deps.control.read();
         if (control.contained || control.readOnly) {
@@ -431,40 +422,22 @@ export class Gateway {
           );
         }
       }
-      if (caller.id === approval.requested_by) {
-        throw new AirlockError('approver_required', 'The requester cannot approve its own write.');
-      }
-      if (seenHash !== approval.action_hash) {
-        throw new AirlockError(
-          'approval_mismatch',
-          "The action_hash sent is not the hash of this approval's action: decide on what is shown now.",
-        );
-      }
-      if (actionHash(approval.action) !== approval.action_hash) {
-        throw new AirlockError(
-          'internal_error',
-          'The stored action no longer matches its approval hash; nothing was written.',
-        );
-      }
-      if (Date.parse(approval.expires_at) <= this.deps.clock.now()) {
-        await this.expireIfDue(approval);
-        throw new AirlockError(
-          'approval_expired',
-          `This approval expired at ${approval.expires_at}.`,
-        );
-      }
-      const decidedAt = this.iso();
-      const status = decision === 'approve' ? 'approved' : 'denied';
-      const decided = await this.deps.approvals.transition(approvalId, 'pending_approval', {
-        status,
-        decided_at: decidedAt,
-        decided_by: caller.id,
+      const outcome = await new ApprovalCore(this.deps.approvals, this.deps.clock).decide({
+        approvalId,
+        deciderId: caller.id,
+        decision,
+        seenHash,
       });
-      if (!decided) {
-        throw new AirlockError(
-          'already_decided',
-          'This approval was decided by someone else just now.',
-        );
+      const decided = outcome.approval;
+      const status = outcome.kind === 'denied' ? 'denied' : 'approved';
+      if (outcome.kind === 'recorded') {
+        fields = { ...fields, ...approvalRecordFields(decided) };
+        await this.audit(meta, { ...fields, outcome: 'pending_approval', response_status: 200 });
+        return {
+          status: 200,
+          headers: {},
+          body: { request_id: meta.requestId, approval: approvalView(decided) },
+        };
       }
       fields = { ...fields, ...approvalRecordFields(decided) };
       if (status === 'denied') {
@@ -672,6 +645,8 @@ export function approvalView(a: Approval): Record<string, unknown> {
     expires_at: a.expires_at,
     decided_at: a.decided_at ?? null,
     decided_by: a.decided_by ?? null,
+    required_approvals: a.required_approvals ?? 1,
+    approvals: a.approvals ?? [],
     result: a.result ?? null,
     error: a.error ?? null,
   };
