@@ -5,16 +5,17 @@
  */
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { S3Client } from '@aws-sdk/client-s3';
+import { SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import middy from '@middy/core';
 import type { APIGatewayProxyEvent } from 'aws-lambda';
 import * as z from 'zod';
 import { LambdaHubSpot } from '../adapters/aws/lambda-hubspot';
-import { NoApprovalStore } from '../adapters/aws/no-approvals';
 import { S3AuditSink } from '../adapters/aws/s3-audit-sink';
 import { randomIds } from '../adapters/ids';
 import { jsonLogger } from '../adapters/json-logger';
 import { CATALOG } from '../core/catalog';
 import { loadEnv } from './env';
+import { approvalStore } from './flow-env';
 import { createValidationHandler } from './validation-handler';
 
 const flag = z
@@ -30,9 +31,17 @@ const env = loadEnv(
     AUDIT_PREFIX: z.string().default('audit/'),
     AIRLOCK_PROMPT_POLICY: z.enum(['block', 'flag']).default('block'),
     AIRLOCK_REQUEST_DEADLINE_MS: z.coerce.number().int().min(100).max(12_000).default(8000),
+    APPROVAL_TABLE_NAME: z.string().min(1),
+    STATE_MACHINE_ARN: z.string().min(1),
+    AIRLOCK_APPROVAL_TTL_SECONDS: z.coerce.number().int().min(60).max(604_800).default(3600),
+    AIRLOCK_REQUIRED_APPROVALS: z
+      .string()
+      .default('{}')
+      .transform((s) => JSON.parse(s) as unknown)
+      .pipe(z.record(z.string(), z.number().int().min(1).max(5))),
     AIRLOCK_ALLOWED_ACTIONS: z
       .string()
-      .default('search_contact,search_company,get_last_email_interaction')
+      .default('search_contact,search_company,get_last_email_interaction,create_note')
       .transform((s) =>
         s
           .split(',')
@@ -46,12 +55,30 @@ const env = loadEnv(
 );
 
 const log = jsonLogger();
+const approvals = approvalStore(env.APPROVAL_TABLE_NAME);
+const sfn = new SFNClient({ requestHandler: { connectionTimeout: 1000, requestTimeout: 3000 } });
 const control = { contained: env.AIRLOCK_CONTAINED, readOnly: env.AIRLOCK_READ_ONLY };
 
 const run = createValidationHandler({
   hubspot: new LambdaHubSpot(new LambdaClient({}), env.HUBSPOT_CALL_FUNCTION_NAME),
   audit: new S3AuditSink(new S3Client({}), env.AUDIT_BUCKET_NAME, env.AUDIT_PREFIX),
-  approvals: new NoApprovalStore(),
+  approvals,
+  workflow: {
+    // The approval id names the execution: starting it twice is refused by Step Functions.
+    async start(approval) {
+      await sfn.send(
+        new StartExecutionCommand({
+          stateMachineArn: env.STATE_MACHINE_ARN,
+          name: approval.approval_id,
+          input: JSON.stringify({
+            approval_id: approval.approval_id,
+            request_id: approval.request_id,
+            action_hash: approval.action_hash,
+          }),
+        }),
+      );
+    },
+  },
   control: { read: async () => control },
   clock: { now: () => Date.now() },
   ids: randomIds,
@@ -60,8 +87,8 @@ const run = createValidationHandler({
     promptMode: env.AIRLOCK_PROMPT_POLICY,
     allowedActions: env.AIRLOCK_ALLOWED_ACTIONS,
     requestDeadlineMs: env.AIRLOCK_REQUEST_DEADLINE_MS,
-    // Writes are held for approval by the approval flow; its TTL comes with it.
-    approvalTtlMs: 3600_000,
+    approvalTtlMs: env.AIRLOCK_APPROVAL_TTL_SECONDS * 1000,
+    requiredApprovals: env.AIRLOCK_REQUIRED_APPROVALS,
   },
 });
 

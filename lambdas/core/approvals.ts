@@ -1,6 +1,18 @@
 import { AirlockError } from './errors';
 import { actionHash } from './hash';
-import type { Approval, ApprovalStore, Clock } from './ports';
+import type { Approval, ApprovalStore, Clock, NoteInput } from './ports';
+
+/** The HubSpot note an approved `create_note` writes; dated by the approval's creation. */
+export function noteInputOf(approval: Approval): NoteInput {
+  const action = approval.action;
+  if (action.action !== 'create_note') {
+    throw new AirlockError('internal_error', `No write path for ${action.action}.`);
+  }
+  const target = action.contact_id
+    ? ({ type: 'contact', id: action.contact_id } as const)
+    : ({ type: 'company', id: action.company_id ?? '' } as const);
+  return { body: action.body, timestamp: approval.created_at, target };
+}
 
 /**
  * The approval rules (DESIGN §5.2), one implementation for every way a person decides: the

@@ -27,6 +27,7 @@ export const ERROR_STATUS = {
   hubspot_missing_scopes: 502,
   audit_unavailable: 503,
   secrets_unavailable: 503,
+  approvals_unavailable: 503,
   hubspot_timeout: 504,
 } as const;
 

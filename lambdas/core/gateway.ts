@@ -1,4 +1,4 @@
-import { ApprovalCore } from './approvals';
+import { ApprovalCore, noteInputOf } from './approvals';
 import { type AuditApproval, type AuditOutcome, type AuditRecord, lastCall } from './audit';
 import { findAction, openAiTools, type ValidatedAction } from './catalog';
 import { AirlockError, asAirlockError, errorAnswer, type HttpAnswer } from './errors';
@@ -7,6 +7,7 @@ import { checkPrompt, type PromptMode } from './policy';
 import type {
   Approval,
   ApprovalStore,
+  ApprovalWorkflow,
   AuditSink,
   CallContext,
   Clock,
@@ -35,6 +36,8 @@ export interface GatewayConfig {
   maxPendingPerUser?: number;
   /** Pending writes in all; more answer 429. @default 200 */
   maxPending?: number;
+  /** Distinct approvals each write action needs (the two-person rule). @default 1 each */
+  requiredApprovals?: Readonly<Record<string, number>>;
 }
 
 export interface GatewayDeps {
@@ -48,6 +51,8 @@ export interface GatewayDeps {
   config: GatewayConfig;
   /** The secrets this deployment holds; any found in a record is redacted before it is written. */
   secrets?: () => readonly string[];
+  /** Where a new write waits for its decision; none locally (the approval page polls). */
+  workflow?: ApprovalWorkflow;
 }
 
 /** Who is calling, as established by the edge (a bearer key locally, IAM on AWS). */
@@ -275,8 +280,26 @@ export class Gateway {
       status: 'pending_approval',
       created_at: this.iso(now),
       expires_at: this.iso(now + this.deps.config.approvalTtlMs),
+      required_approvals: this.deps.config.requiredApprovals?.[action.action] ?? 1,
+      approvals: [],
+      version: 0,
     };
     await this.deps.approvals.create(approval);
+    if (this.deps.workflow) {
+      try {
+        await this.deps.workflow.start(approval);
+      } catch (cause) {
+        await this.deps.approvals.transition(approval.approval_id, 'pending_approval', {
+          status: 'failed',
+          error: { code: 'approvals_unavailable', message: 'the approval flow could not start' },
+        });
+        throw new AirlockError(
+          'approvals_unavailable',
+          'The approval flow could not be started, so the write was not queued. Retry later.',
+          { cause },
+        );
+      }
+    }
     try {
       await this.audit(meta, {
         ...fields,
@@ -471,23 +494,14 @@ export class Gateway {
     fields: Partial<AuditRecord>,
     calls: HubSpotCall[],
   ): Promise<HttpAnswer> {
-    const action = approval.action;
-    if (action.action !== 'create_note') {
-      throw new AirlockError('internal_error', `No write path for ${action.action}.`);
-    }
-    const target = action.contact_id
-      ? ({ type: 'contact', id: action.contact_id } as const)
-      : ({ type: 'company', id: action.company_id ?? '' } as const);
+    const input = noteInputOf(approval);
     const ctx: CallContext = {
       deadline: this.deps.clock.now() + this.deps.config.requestDeadlineMs,
       calls,
     };
     let noteId: string;
     try {
-      noteId = await this.deps.hubspot.createNote(
-        { body: action.body, timestamp: approval.created_at, target },
-        ctx,
-      );
+      noteId = await this.deps.hubspot.createNote(input, ctx);
     } catch (err) {
       const e = asAirlockError(err);
       await this.deps.approvals.transition(approval.approval_id, 'approved', {
@@ -608,7 +622,7 @@ function parseDecision(rawBody: string): string {
   return hash;
 }
 
-function approvalFields(a: Approval): AuditApproval {
+export function approvalFields(a: Approval): AuditApproval {
   return {
     approval_id: a.approval_id,
     request_id: a.request_id,
@@ -619,7 +633,7 @@ function approvalFields(a: Approval): AuditApproval {
   };
 }
 
-function approvalRecordFields(a: Approval): Partial<AuditRecord> {
+export function approvalRecordFields(a: Approval): Partial<AuditRecord> {
   return {
     user_id: a.user_id,
     agent_prompt: a.agent_prompt,

@@ -59,6 +59,11 @@ export interface HubSpotPort {
   search(object: SearchableObject, request: SearchRequest, ctx: CallContext): Promise<CrmRecord[]>;
   /** Runs with the write credential; only the approval path calls it. Returns the note id. */
   createNote(input: NoteInput, ctx: CallContext): Promise<string>;
+  /**
+   * The id of a note exactly like `input` (same target, timestamp and body) if one exists: a
+   * retried write looks before it writes, so it never creates a second note.
+   */
+  findNote?(input: NoteInput, ctx: CallContext): Promise<string | null>;
 }
 
 /** Durable audit storage. `append` resolves only once the record is durably stored. */
@@ -156,4 +161,9 @@ export interface Logger {
  */
 export interface TokenProvider {
   get(kind: 'read' | 'write', options?: { refresh?: boolean }): Promise<string>;
+}
+
+/** Starts the wait for a decision on a new write (on AWS, the approval state machine). */
+export interface ApprovalWorkflow {
+  start(approval: Approval): Promise<void>;
 }

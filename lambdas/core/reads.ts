@@ -29,10 +29,15 @@ const EMAIL_PROPS = ['hs_timestamp', 'hs_email_subject', 'hs_email_direction'];
 export const SEARCH_ALLOWLIST = {
   contacts: {
     properties: CONTACT_PROPS,
-    filters: ['email', 'firstname', 'lastname', 'company'],
+    // hs_object_id: the approval message shows the target record's current name.
+    filters: ['email', 'firstname', 'lastname', 'company', 'hs_object_id'],
     sorts: [] as string[],
   },
-  companies: { properties: COMPANY_PROPS, filters: ['name', 'domain'], sorts: [] as string[] },
+  companies: {
+    properties: COMPANY_PROPS,
+    filters: ['name', 'domain', 'hs_object_id'],
+    sorts: [] as string[],
+  },
   emails: {
     properties: EMAIL_PROPS,
     filters: ['associations.company', 'associations.contact'],

@@ -9,6 +9,8 @@ export interface SecretsTokenProviderOptions {
   /** How long a fetched token is used before it is fetched again. @default 60000 */
   maxAgeMs?: number;
   now?: () => number;
+  /** What the secret is, for messages. @default 'HubSpot credential' */
+  label?: string;
 }
 
 /**
@@ -41,7 +43,7 @@ export class SecretsTokenProvider implements TokenProvider {
       this.cache.delete(secretId);
       throw new AirlockError(
         'secrets_unavailable',
-        'The HubSpot credential could not be read; nothing was sent to HubSpot. Retry later.',
+        `The ${this.options.label ?? 'HubSpot credential'} could not be read; nothing was sent. Retry later.`,
         { cause },
       );
     }
@@ -49,7 +51,7 @@ export class SecretsTokenProvider implements TokenProvider {
     if (!token) {
       throw new AirlockError(
         'secrets_unavailable',
-        'The HubSpot credential is not set; the operator must store it. Nothing was sent to HubSpot.',
+        `The ${this.options.label ?? 'HubSpot credential'} is not set; the operator must store it. Nothing was sent.`,
       );
     }
     this.cache.set(secretId, { token, at: this.now() });

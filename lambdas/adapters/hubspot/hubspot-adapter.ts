@@ -185,6 +185,32 @@ export class HubSpotAdapter implements HubSpotPort {
       .map((r) => ({ id: r.id, properties: r.properties }));
   }
 
+  async findNote(input: NoteInput, ctx: CallContext): Promise<string | null> {
+    const endpoint = 'POST /crm/v3/objects/notes/search';
+    const mod = codegen('notes');
+    const body = {
+      filterGroups: [
+        {
+          filters: [
+            {
+              propertyName: `associations.${input.target.type}`,
+              operator: 'EQ',
+              value: input.target.id,
+            },
+            { propertyName: 'hs_timestamp', operator: 'EQ', value: input.timestamp },
+          ],
+        },
+      ],
+      properties: ['hs_note_body', 'hs_timestamp'],
+      limit: 10,
+    } as never;
+    const page = await this.call('write', endpoint, ctx, true, (token, signal, seen) =>
+      new mod.SearchApi(configure(mod, this.basePath, token, signal, seen)).doSearch(body),
+    );
+    const html = noteBodyHtml(input.body);
+    return page.results.find((r) => r.properties.hs_note_body === html)?.id ?? null;
+  }
+
   async createNote(input: NoteInput, ctx: CallContext): Promise<string> {
     const endpoint = 'POST /crm/v3/objects/notes';
     const mod = codegen('notes');

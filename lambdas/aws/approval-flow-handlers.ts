@@ -1,0 +1,439 @@
+/**
+ * The approval flow on AWS, one handler per state-machine task plus the Slack callback. Each
+ * factory takes its ports; the entry files build them once per container. The rules live in
+ * the shared approval core (the same as the local approval page's).
+ */
+import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
+import { ApprovalCore, noteInputOf } from '../core/approvals';
+import type { AuditOutcome, AuditRecord } from '../core/audit';
+import { AirlockError, asAirlockError } from '../core/errors';
+import { approvalRecordFields } from '../core/gateway';
+import { actionHash } from '../core/hash';
+import type {
+  Approval,
+  ApprovalStore,
+  AuditSink,
+  Clock,
+  HubSpotCall,
+  HubSpotPort,
+  IdSource,
+  Logger,
+  NoteInput,
+} from '../core/ports';
+import { checkApprover, parseInteraction } from '../slack/interaction';
+import {
+  type ApprovalView,
+  approvalMessage,
+  outcomeMessage,
+  type SlackMessage,
+} from '../slack/message';
+import { headerValue, verifySlackSignature } from '../slack/verify';
+
+/** The approval store as the flow needs it: the port plus the task token, kept in the table. */
+export interface FlowStore extends ApprovalStore {
+  setTaskToken(approvalId: string, taskToken: string): Promise<boolean>;
+  getTaskToken(approvalId: string): Promise<string | undefined>;
+}
+
+export interface SlackApi {
+  post(channel: string, message: SlackMessage): Promise<{ channel: string; ts: string }>;
+  update(channel: string, ts: string, message: SlackMessage): Promise<void>;
+}
+
+/** An error the state machine tells apart by name (its Retry and Catch match on it). */
+export class FlowError extends Error {
+  constructor(
+    name:
+      | 'Airlock.Retryable'
+      | 'Airlock.HashMismatch'
+      | 'Airlock.NotPending'
+      | 'Airlock.WriteRefused',
+    message: string,
+  ) {
+    super(message);
+    this.name = name;
+  }
+}
+
+export function slackView(a: Approval, targetName: string | null): ApprovalView {
+  return {
+    approval_id: a.approval_id,
+    user_id: a.user_id,
+    requested_by: a.requested_by,
+    agent_prompt: a.agent_prompt,
+    action: a.action,
+    action_hash: a.action_hash,
+    target_name: targetName,
+    expires_at: a.expires_at,
+    required_approvals: a.required_approvals ?? 1,
+    approvals: a.approvals ?? [],
+  };
+}
+
+/** Writes one audit record for an approval event. */
+async function auditEvent(
+  sink: AuditSink,
+  clock: Clock,
+  requestId: string,
+  startedAt: number,
+  fields: Partial<AuditRecord> & Pick<AuditRecord, 'outcome' | 'response_status'>,
+): Promise<void> {
+  const calls = fields.hubspot_calls ?? [];
+  const last = calls[calls.length - 1];
+  await sink.append({
+    timestamp: new Date(clock.now()).toISOString(),
+    user_id: null,
+    agent_prompt: null,
+    structured_action: null,
+    hubspot_endpoint: last?.endpoint ?? null,
+    hubspot_status: last?.status ?? null,
+    request_id: requestId,
+    event: 'approval',
+    route: null,
+    action: null,
+    reason: null,
+    caller: null,
+    duration_ms: Math.max(0, clock.now() - startedAt),
+    ...fields,
+    hubspot_calls: calls,
+  });
+}
+
+// ---- Notify: store the task token, post the approval message --------------------------------
+
+export interface NotifyDeps {
+  approvals: FlowStore;
+  slack: SlackApi;
+  channel: string;
+  /** The target record's current name, for the approver (null when not found). */
+  lookupName(target: NoteInput['target']): Promise<string | null>;
+  log: Logger;
+}
+
+export function createNotifyHandler(deps: NotifyDeps) {
+  return async (event: { approval_id: string; action_hash: string; task_token: string }) => {
+    const a = await deps.approvals.get(event.approval_id);
+    if (!a || a.status !== 'pending_approval') {
+      throw new FlowError('Airlock.NotPending', 'The approval is not pending.');
+    }
+    if (event.action_hash !== a.action_hash || actionHash(a.action) !== a.action_hash) {
+      throw new FlowError('Airlock.HashMismatch', 'The action does not match its approval hash.');
+    }
+    // The token stays in the table: never in Slack, an answer, a log or an audit record.
+    if (!(await deps.approvals.setTaskToken(a.approval_id, event.task_token))) {
+      throw new FlowError('Airlock.NotPending', 'The approval is not pending.');
+    }
+    let name: string | null = null;
+    try {
+      name = await deps.lookupName(noteInputOf(a).target);
+    } catch (err) {
+      deps.log.warn('target name lookup failed', {
+        approval_id: a.approval_id,
+        error: asAirlockError(err).code,
+      });
+    }
+    const posted = await deps.slack.post(deps.channel, approvalMessage(slackView(a, name)));
+    await deps.approvals.transition(a.approval_id, 'pending_approval', {
+      status: 'pending_approval',
+      slack: posted,
+    });
+    return { notified: true };
+  };
+}
+
+// ---- Write: the note, exactly once --------------------------------------------------------
+
+export interface WriteDeps {
+  approvals: FlowStore;
+  hubspot: HubSpotPort;
+  clock: Clock;
+  deadlineMs: number;
+}
+
+const RETRYABLE = new Set([
+  'hubspot_error',
+  'hubspot_timeout',
+  'rate_limited',
+  'secrets_unavailable',
+]);
+
+export function createWriteHandler(deps: WriteDeps) {
+  return async (event: {
+    approval_id: string;
+    action_hash: string;
+  }): Promise<{ note_id: string; calls: HubSpotCall[] }> => {
+    const calls: HubSpotCall[] = [];
+    const a = await deps.approvals.get(event.approval_id);
+    if (a?.result?.note_id) return { note_id: a.result.note_id, calls };
+    if (!a || a.status !== 'approved') {
+      throw new FlowError('Airlock.NotPending', 'The approval is not approved.');
+    }
+    if (event.action_hash !== a.action_hash || actionHash(a.action) !== a.action_hash) {
+      throw new FlowError(
+        'Airlock.HashMismatch',
+        'The action does not match its approval hash; nothing was written.',
+      );
+    }
+    const input = noteInputOf(a);
+    const ctx = { deadline: deps.clock.now() + deps.deadlineMs, calls };
+    try {
+      let noteId: string | null = null;
+      if (a.write_started_at) {
+        // An earlier attempt may have written the note before it failed: look first.
+        if (!deps.hubspot.findNote)
+          throw new FlowError('Airlock.WriteRefused', 'Cannot check for an earlier write.');
+        noteId = await deps.hubspot.findNote(input, ctx);
+      } else {
+        const marked = await deps.approvals.transition(
+          a.approval_id,
+          'approved',
+          { status: 'approved', write_started_at: new Date(deps.clock.now()).toISOString() },
+          a.version ?? 0,
+        );
+        if (!marked)
+          throw new FlowError('Airlock.Retryable', 'The approval changed; trying again.');
+      }
+      noteId ??= await deps.hubspot.createNote(input, ctx);
+      await deps.approvals.transition(a.approval_id, 'approved', {
+        status: 'approved',
+        result: { note_id: noteId },
+      });
+      return { note_id: noteId, calls };
+    } catch (err) {
+      if (err instanceof FlowError) throw err;
+      // HubSpot's refusals (401, 403, 4xx) will not change on a retry; anything else (a 5xx, a
+      // timeout, the table) may, and a retry is safe: it looks for the note before writing.
+      const refused = err instanceof AirlockError && !RETRYABLE.has(err.code);
+      const e = asAirlockError(err);
+      throw new FlowError(
+        refused ? 'Airlock.WriteRefused' : 'Airlock.Retryable',
+        err instanceof AirlockError
+          ? `${e.code}: ${e.message}`
+          : 'The write could not be recorded.',
+      );
+    }
+  };
+}
+
+// ---- Finish: record the outcome, update the Slack message ---------------------------------
+
+export interface FinishDeps {
+  approvals: FlowStore;
+  audit: AuditSink;
+  slack: SlackApi;
+  clock: Clock;
+  log: Logger;
+}
+
+type FinishEvent = {
+  approval_id: string;
+  outcome: 'completed' | 'denied' | 'expired' | 'failed';
+  note_id?: string;
+  write?: { note_id?: string; calls?: HubSpotCall[] };
+  error?: { Error?: string };
+};
+
+export function createFinishHandler(deps: FinishDeps) {
+  return async (event: FinishEvent) => {
+    const startedAt = deps.clock.now();
+    const a = await deps.approvals.get(event.approval_id);
+    if (!a) throw new FlowError('Airlock.NotPending', 'No such approval.');
+    // The error's name only: its cause may carry messages not meant for Slack or the log.
+    const errorName = (event.error?.Error ?? 'failed').replace(/[^\w.]/g, '').slice(0, 64);
+    const noteId = event.note_id ?? event.write?.note_id;
+    let done: Approval | null = null;
+    let outcome: AuditOutcome = event.outcome;
+    if (event.outcome === 'completed' && noteId) {
+      done = await deps.approvals.transition(a.approval_id, 'approved', {
+        status: 'completed',
+        result: { note_id: noteId },
+      });
+    } else if (event.outcome === 'denied') {
+      done = a.status === 'denied' ? a : null;
+    } else if (event.outcome === 'expired') {
+      done = await deps.approvals.transition(a.approval_id, 'pending_approval', {
+        status: 'expired',
+      });
+    } else {
+      outcome = 'failed';
+      const error = {
+        code: errorName,
+        message: 'The approved write did not complete; nothing more will be tried.',
+      };
+      done =
+        (await deps.approvals.transition(a.approval_id, 'approved', { status: 'failed', error })) ??
+        (await deps.approvals.transition(a.approval_id, 'pending_approval', {
+          status: 'failed',
+          error,
+        }));
+    }
+    const final = done ?? (await deps.approvals.get(a.approval_id)) ?? a;
+    if (done) {
+      await auditEvent(deps.audit, deps.clock, a.request_id, startedAt, {
+        ...approvalRecordFields(final),
+        outcome,
+        reason:
+          outcome === 'failed' ? errorName : outcome === 'expired' ? 'approval_expired' : null,
+        response_status: null,
+        hubspot_calls: event.write?.calls ?? [],
+      });
+    }
+    if (final.slack) {
+      try {
+        await deps.slack.update(
+          final.slack.channel,
+          final.slack.ts,
+          outcomeMessage(slackView(final, null), {
+            status:
+              final.status === 'completed'
+                ? 'completed'
+                : final.status === 'denied'
+                  ? 'denied'
+                  : final.status === 'expired'
+                    ? 'expired'
+                    : 'failed',
+            ...(final.result?.note_id ? { noteId: final.result.note_id } : {}),
+            ...(final.status === 'failed' ? { detail: errorName } : {}),
+            decidedBy: (final.approvals ?? []).map((x) => x.by),
+          }),
+        );
+      } catch (err) {
+        deps.log.warn('updating the Slack message failed', {
+          approval_id: a.approval_id,
+          error: asAirlockError(err).code,
+        });
+      }
+    }
+    return { status: final.status };
+  };
+}
+
+// ---- Slack callback: verify, decide, resume the state machine ------------------------------
+
+export interface SlackDeps {
+  approvals: FlowStore;
+  audit: AuditSink;
+  signingSecret(): Promise<string>;
+  policy: { teamId: string; approverIds: readonly string[] };
+  sendDecision(
+    taskToken: string,
+    output: { decision: 'approved' | 'denied'; by: string[] },
+  ): Promise<void>;
+  /** Tells the clicking user what happened (Slack's response_url), best effort. */
+  respond(responseUrl: string, text: string): Promise<void>;
+  clock: Clock;
+  ids: IdSource;
+  log: Logger;
+}
+
+const ACK: APIGatewayProxyResult = {
+  statusCode: 200,
+  headers: { 'content-type': 'text/plain' },
+  body: '',
+};
+
+export function createSlackInteractionsHandler(deps: SlackDeps) {
+  const core = new ApprovalCore(deps.approvals, deps.clock);
+  return async (event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult> => {
+    const startedAt = deps.clock.now();
+    const requestId = deps.ids.requestId();
+    const route = 'POST /slack/interactions';
+    const raw = event.isBase64Encoded
+      ? Buffer.from(event.body ?? '', 'base64').toString('utf8')
+      : (event.body ?? '');
+    const record = (
+      fields: Partial<AuditRecord> & Pick<AuditRecord, 'outcome' | 'response_status'>,
+    ) => auditEvent(deps.audit, deps.clock, requestId, startedAt, { route, ...fields });
+
+    const verified = verifySlackSignature({
+      rawBody: raw,
+      timestamp: headerValue(event.headers, 'x-slack-request-timestamp'),
+      signature: headerValue(event.headers, 'x-slack-signature'),
+      signingSecret: await deps.signingSecret(),
+      nowMs: deps.clock.now(),
+    });
+    if (!verified.ok) {
+      await record({
+        outcome: 'rejected',
+        reason: `slack_${verified.reason}`,
+        response_status: 401,
+      });
+      return {
+        statusCode: 401,
+        headers: { 'content-type': 'text/plain' },
+        body: 'invalid signature',
+      };
+    }
+    const interaction = parseInteraction(raw);
+    if (!interaction) {
+      await record({ outcome: 'rejected', reason: 'validation_failed', response_status: 400 });
+      return {
+        statusCode: 400,
+        headers: { 'content-type': 'text/plain' },
+        body: 'not an approval action',
+      };
+    }
+    const caller = `slack:${interaction.teamId}:${interaction.userId}`;
+    const tell = async (text: string) => {
+      if (interaction.responseUrl)
+        await deps.respond(interaction.responseUrl, text).catch(() => undefined);
+    };
+    const allowed = checkApprover(interaction, deps.policy);
+    const found = await deps.approvals.get(interaction.approvalId);
+    const base: Partial<AuditRecord> = {
+      caller,
+      ...(found
+        ? approvalRecordFields(found)
+        : { approval: { approval_id: interaction.approvalId } }),
+    };
+    if (!allowed.ok) {
+      await record({
+        ...base,
+        outcome: 'rejected',
+        reason: allowed.reason === 'wrong_team' ? 'unauthorized' : 'approver_required',
+        response_status: 200,
+      });
+      await tell('You are not on the list of approvers for CRM Airlock; nothing was decided.');
+      return ACK;
+    }
+    try {
+      const outcome = await core.decide({
+        approvalId: interaction.approvalId,
+        deciderId: interaction.userId,
+        decision: interaction.decision,
+      });
+      const fields = { ...base, ...approvalRecordFields(outcome.approval) };
+      if (outcome.kind === 'recorded') {
+        await record({ ...fields, outcome: 'pending_approval', response_status: 200 });
+        await tell(`Approval recorded; ${outcome.remaining} more approver(s) needed.`);
+        return ACK;
+      }
+      const token = await deps.approvals.getTaskToken(outcome.approval.approval_id);
+      if (!token)
+        throw new AirlockError(
+          'internal_error',
+          'The approval flow is not waiting for this approval.',
+        );
+      await deps.sendDecision(token, {
+        decision: outcome.kind,
+        by: (outcome.approval.approvals ?? [])
+          .map((x) => x.by)
+          .concat(outcome.kind === 'denied' ? [interaction.userId] : []),
+      });
+      await record({ ...fields, outcome: outcome.kind, response_status: 200 });
+      return ACK;
+    } catch (err) {
+      const e = asAirlockError(err);
+      if (e.code === 'internal_error')
+        deps.log.error('slack decision failed', { request_id: requestId, error: e.message });
+      await record({
+        ...base,
+        outcome: e.status >= 500 ? 'failed' : 'rejected',
+        reason: e.code,
+        response_status: 200,
+      });
+      await tell(e.status >= 500 ? 'The decision could not be recorded; try again.' : e.message);
+      return ACK;
+    }
+  };
+}

@@ -1,0 +1,37 @@
+/**
+ * The approval state machine's Write task: the only function that holds the HubSpot write
+ * token, and only the state machine may invoke it.
+ */
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import middy from '@middy/core';
+import * as z from 'zod';
+import { SecretsTokenProvider } from '../adapters/aws/secrets-token-provider';
+import { HubSpotAdapter } from '../adapters/hubspot/hubspot-adapter';
+import { createWriteHandler } from './approval-flow-handlers';
+import { loadEnv } from './env';
+import { approvalStore } from './flow-env';
+
+const env = loadEnv(
+  z.object({
+    APPROVAL_TABLE_NAME: z.string().min(1),
+    HUBSPOT_WRITE_SECRET_ARN: z.string().min(1),
+    HUBSPOT_BASE_URL: z.url().default('https://api.hubapi.com'),
+    SECRET_TTL_SECONDS: z.coerce.number().int().min(1).max(60).default(60),
+  }),
+);
+
+const run = createWriteHandler({
+  approvals: approvalStore(env.APPROVAL_TABLE_NAME),
+  hubspot: new HubSpotAdapter({
+    tokens: new SecretsTokenProvider({
+      client: new SecretsManagerClient({}),
+      secretIds: { write: env.HUBSPOT_WRITE_SECRET_ARN },
+      maxAgeMs: env.SECRET_TTL_SECONDS * 1000,
+    }),
+    basePath: env.HUBSPOT_BASE_URL,
+  }),
+  clock: { now: () => Date.now() },
+  deadlineMs: 8000,
+});
+
+export const handler = middy(run);

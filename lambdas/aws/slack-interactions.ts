@@ -1,0 +1,57 @@
+/**
+ * `POST /slack/interactions`: Slack's Approve / Deny clicks. Public, and authenticated by
+ * Slack's request signature; decides through the shared approval core and resumes the state
+ * machine with the task token kept in the approval table.
+ */
+import { S3Client } from '@aws-sdk/client-s3';
+import { SendTaskSuccessCommand, SFNClient } from '@aws-sdk/client-sfn';
+import middy from '@middy/core';
+import type { APIGatewayProxyEvent } from 'aws-lambda';
+import * as z from 'zod';
+import { S3AuditSink } from '../adapters/aws/s3-audit-sink';
+import { randomIds } from '../adapters/ids';
+import { jsonLogger } from '../adapters/json-logger';
+import { createSlackInteractionsHandler } from './approval-flow-handlers';
+import { loadEnv } from './env';
+import { approvalStore, secretValue } from './flow-env';
+
+const env = loadEnv(
+  z.object({
+    APPROVAL_TABLE_NAME: z.string().min(1),
+    SLACK_SIGNING_SECRET_ARN: z.string().min(1),
+    SLACK_TEAM_ID: z.string().min(1),
+    SLACK_APPROVER_IDS: z.string().transform((s) =>
+      s
+        .split(',')
+        .map((x) => x.trim())
+        .filter(Boolean),
+    ),
+    AUDIT_BUCKET_NAME: z.string().min(1),
+    AUDIT_PREFIX: z.string().default('audit/'),
+  }),
+);
+
+const sfn = new SFNClient({ requestHandler: { connectionTimeout: 1000, requestTimeout: 2000 } });
+
+const run = createSlackInteractionsHandler({
+  approvals: approvalStore(env.APPROVAL_TABLE_NAME),
+  audit: new S3AuditSink(new S3Client({}), env.AUDIT_BUCKET_NAME, env.AUDIT_PREFIX),
+  signingSecret: secretValue(env.SLACK_SIGNING_SECRET_ARN, 'Slack signing secret'),
+  policy: { teamId: env.SLACK_TEAM_ID, approverIds: env.SLACK_APPROVER_IDS },
+  async sendDecision(taskToken, output) {
+    await sfn.send(new SendTaskSuccessCommand({ taskToken, output: JSON.stringify(output) }));
+  },
+  async respond(responseUrl, text) {
+    await fetch(responseUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ response_type: 'ephemeral', replace_original: false, text }),
+      signal: AbortSignal.timeout(1500),
+    });
+  },
+  clock: { now: () => Date.now() },
+  ids: randomIds,
+  log: jsonLogger(),
+});
+
+export const handler = middy((event: APIGatewayProxyEvent) => run(event));

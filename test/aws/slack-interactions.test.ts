@@ -1,0 +1,222 @@
+import { createHmac } from 'node:crypto';
+import type { APIGatewayProxyEvent } from 'aws-lambda';
+import type { DynamoApprovalStore } from '../../lambdas/adapters/aws/dynamo-approval-store';
+import { randomIds } from '../../lambdas/adapters/ids';
+import { jsonLogger } from '../../lambdas/adapters/json-logger';
+import { createSlackInteractionsHandler } from '../../lambdas/aws/approval-flow-handlers';
+import type { AuditRecord } from '../../lambdas/core/audit';
+import { actionHash } from '../../lambdas/core/hash';
+import type { Approval } from '../../lambdas/core/ports';
+import { type DynaliteApprovals, startDynaliteApprovals } from '../helpers/dynalite';
+
+const SECRET = 'slack-signing-secret-for-tests';
+const TEAM = 'T0TEAM';
+const action = {
+  action: 'create_note' as const,
+  company_id: '5100000001',
+  body: 'Renewal signed.',
+};
+
+function approval(id: string, overrides: Partial<Approval> = {}): Approval {
+  return {
+    approval_id: id,
+    request_id: `req_${id}`,
+    action,
+    action_hash: actionHash(action),
+    user_id: 'U0REQUESTER',
+    agent_prompt: 'log the renewal',
+    requested_by: 'arn:aws:sts::1:assumed-role/agent/x',
+    status: 'pending_approval',
+    created_at: new Date().toISOString(),
+    expires_at: new Date(Date.now() + 3600_000).toISOString(),
+    approvals: [],
+    version: 0,
+    ...overrides,
+  };
+}
+
+function click(
+  approvalId: string,
+  userId: string,
+  decision: 'approve' | 'deny' = 'approve',
+  team = TEAM,
+): string {
+  const payload = {
+    type: 'block_actions',
+    team: { id: team },
+    user: { id: userId, username: userId.toLowerCase() },
+    actions: [{ action_id: `airlock_${decision}`, value: approvalId }],
+    response_url: 'https://hooks.slack.com/actions/T0TEAM/1/abc',
+  };
+  return `payload=${encodeURIComponent(JSON.stringify(payload))}`;
+}
+
+function signed(
+  body: string,
+  options: { at?: number; secret?: string; version?: string; tamper?: boolean } = {},
+) {
+  const ts = String(Math.floor((options.at ?? Date.now()) / 1000));
+  const mac = createHmac('sha256', options.secret ?? SECRET)
+    .update(`v0:${ts}:${body}`)
+    .digest('hex');
+  return {
+    body: options.tamper ? body.replace('airlock_', 'airlock_x') : body,
+    headers: {
+      'X-Slack-Request-Timestamp': ts,
+      'X-Slack-Signature': `${options.version ?? 'v0'}=${mac}`,
+      'Content-Type': 'application/x-www-form-urlencoded',
+    } as Record<string, string>,
+  };
+}
+
+describe('POST /slack/interactions', () => {
+  let db: DynaliteApprovals;
+  let store: DynamoApprovalStore;
+  const records: AuditRecord[] = [];
+  const decisions: { token: string; output: { decision: string; by: string[] } }[] = [];
+  const told: string[] = [];
+  let handler: ReturnType<typeof createSlackInteractionsHandler>;
+
+  beforeAll(async () => {
+    db = await startDynaliteApprovals();
+    const { DynamoApprovalStore: Store } = await import(
+      '../../lambdas/adapters/aws/dynamo-approval-store'
+    );
+    store = new Store(db.client, db.tableName);
+    handler = createSlackInteractionsHandler({
+      approvals: store,
+      audit: { append: async (r) => void records.push(r) },
+      signingSecret: async () => SECRET,
+      policy: { teamId: TEAM, approverIds: ['U0ANNA', 'U0BEN', 'U0REQUESTER'] },
+      sendDecision: async (token, output) => void decisions.push({ token, output }),
+      respond: async (_url, text) => void told.push(text),
+      clock: { now: () => Date.now() },
+      ids: randomIds,
+      log: jsonLogger(() => undefined),
+    });
+  });
+  afterAll(() => db.close());
+  beforeEach(() => {
+    records.length = 0;
+    decisions.length = 0;
+    told.length = 0;
+  });
+
+  const send = (req: { body: string; headers: Record<string, string> }) =>
+    handler({
+      body: req.body,
+      headers: req.headers,
+      isBase64Encoded: false,
+    } as unknown as APIGatewayProxyEvent);
+
+  async function pending(id: string, overrides: Partial<Approval> = {}) {
+    await store.create(approval(id, overrides));
+    await store.setTaskToken(id, `task-token-${id}`);
+  }
+
+  it('approves with a valid signature and resumes the state machine with the stored token', async () => {
+    await pending('apr_valid');
+    const res = await send(signed(click('apr_valid', 'U0ANNA')));
+    expect(res.statusCode).toBe(200);
+    expect(decisions).toEqual([
+      { token: 'task-token-apr_valid', output: { decision: 'approved', by: ['U0ANNA'] } },
+    ]);
+    expect((await store.get('apr_valid'))?.status).toBe('approved');
+    expect(records).toEqual([
+      expect.objectContaining({
+        outcome: 'approved',
+        caller: `slack:${TEAM}:U0ANNA`,
+        route: 'POST /slack/interactions',
+      }),
+    ]);
+    expect(JSON.stringify(records)).not.toContain('task-token');
+  });
+
+  it('denies', async () => {
+    await pending('apr_deny');
+    await send(signed(click('apr_deny', 'U0BEN', 'deny')));
+    expect(decisions[0]?.output.decision).toBe('denied');
+    expect((await store.get('apr_deny'))?.status).toBe('denied');
+  });
+
+  it.each([
+    ['stale', { at: Date.now() - 301_000 }, 'slack_stale'],
+    ['future-dated', { at: Date.now() + 301_000 }, 'slack_future'],
+    ['tampered', { tamper: true }, 'slack_bad_signature'],
+    ['wrong-version', { version: 'v1' }, 'slack_bad_version'],
+    ['wrongly signed', { secret: 'another-secret' }, 'slack_bad_signature'],
+  ])(
+    'refuses a %s request with 401, deciding nothing, and audits it',
+    async (_what, options, reason) => {
+      await pending(`apr_${reason.replace(/_/g, '')}${Object.keys(options)[0]}`);
+      const id = `apr_${reason.replace(/_/g, '')}${Object.keys(options)[0]}`;
+      const res = await send(signed(click(id, 'U0ANNA'), options));
+      expect(res.statusCode).toBe(401);
+      expect(decisions).toEqual([]);
+      expect((await store.get(id))?.status).toBe('pending_approval');
+      expect(records).toEqual([
+        expect.objectContaining({ outcome: 'rejected', reason, response_status: 401 }),
+      ]);
+    },
+  );
+
+  it.each([['X-Slack-Signature'], ['X-Slack-Request-Timestamp']])(
+    'refuses a request missing %s',
+    async (header) => {
+      const req = signed(click('apr_nothing', 'U0ANNA'));
+      delete req.headers[header];
+      expect((await send(req)).statusCode).toBe(401);
+      expect(records[0]?.reason).toBe('slack_missing_headers');
+    },
+  );
+
+  it.each([
+    ['a user not on the allowlist', 'U0MALLORY', TEAM, 'approver_required'],
+    ['another team', 'U0ANNA', 'T0OTHER', 'unauthorized'],
+    ['the requester', 'U0REQUESTER', TEAM, 'approver_required'],
+  ])('refuses %s, and the approval stays pending', async (_what, user, team, reason) => {
+    const id = `apr_refuse${user}${team}`;
+    await pending(id);
+    const res = await send(signed(click(id, user, 'approve', team)));
+    expect(res.statusCode).toBe(200);
+    expect(decisions).toEqual([]);
+    expect((await store.get(id))?.status).toBe('pending_approval');
+    expect(records[0]).toMatchObject({ outcome: 'rejected', reason });
+    expect(told).toHaveLength(1);
+  });
+
+  it('answers a double click with "already decided" and resumes the state machine once', async () => {
+    await pending('apr_double');
+    await Promise.all([
+      send(signed(click('apr_double', 'U0ANNA'))),
+      send(signed(click('apr_double', 'U0BEN'))),
+    ]);
+    expect(decisions).toHaveLength(1);
+    expect(records.map((r) => r.outcome).sort()).toEqual(['approved', 'rejected']);
+    expect(records.find((r) => r.outcome === 'rejected')?.reason).toBe('already_decided');
+  });
+
+  it('needs two distinct approvers under the two-person rule', async () => {
+    await pending('apr_twoperson', { required_approvals: 2 });
+    await send(signed(click('apr_twoperson', 'U0ANNA')));
+    expect(decisions).toEqual([]);
+    expect(told).toEqual(['Approval recorded; 1 more approver(s) needed.']);
+    await send(signed(click('apr_twoperson', 'U0ANNA')));
+    expect(decisions).toEqual([]);
+    await send(signed(click('apr_twoperson', 'U0BEN')));
+    expect(decisions).toEqual([
+      {
+        token: 'task-token-apr_twoperson',
+        output: { decision: 'approved', by: ['U0ANNA', 'U0BEN'] },
+      },
+    ]);
+    expect(records.map((r) => r.outcome)).toEqual(['pending_approval', 'rejected', 'approved']);
+  });
+
+  it('refuses an expired approval', async () => {
+    await pending('apr_expired', { expires_at: new Date(Date.now() - 1000).toISOString() });
+    await send(signed(click('apr_expired', 'U0ANNA')));
+    expect(decisions).toEqual([]);
+    expect(records[0]).toMatchObject({ outcome: 'rejected', reason: 'approval_expired' });
+  });
+});
