@@ -1,6 +1,8 @@
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import { DynamoDBDocumentClient, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { companySearch } from '../../lambdas/core/reads';
@@ -37,6 +39,8 @@ describe('the Lambda entry points', () => {
   const sm = mockClient(SecretsManagerClient);
   const lambda = mockClient(LambdaClient);
   const s3 = mockClient(S3Client);
+  const dynamo = mockClient(DynamoDBDocumentClient);
+  const sfn = mockClient(SFNClient);
   let emulator: Emulator;
   const saved = { ...process.env };
 
@@ -52,6 +56,9 @@ describe('the Lambda entry points', () => {
       HUBSPOT_BASE_URL: emulator.url,
       HUBSPOT_CALL_FUNCTION_NAME: 'hubspot-call',
       AUDIT_BUCKET_NAME: 'audit-bucket',
+      APPROVAL_TABLE_NAME: 'approvals',
+      STATE_MACHINE_ARN: 'arn:aws:states:eu-west-1:123456789012:stateMachine:approvals',
+      AIRLOCK_REQUIRED_APPROVALS: '{"create_note":2}',
     });
   });
   afterAll(async () => {
@@ -59,6 +66,8 @@ describe('the Lambda entry points', () => {
     sm.restore();
     lambda.restore();
     s3.restore();
+    dynamo.restore();
+    sfn.restore();
     await emulator.close();
   });
 
@@ -110,9 +119,12 @@ describe('the Lambda entry points', () => {
     });
   });
 
-  it('validation refuses writes until the approval flow is deployed, and audits the refusal', async () => {
+  it('validation holds a write for approval: stored in the table, state machine started, 202', async () => {
     s3.reset();
     s3.on(PutObjectCommand).resolves({});
+    dynamo.on(QueryCommand).resolves({ Items: [] });
+    dynamo.on(PutCommand).resolves({});
+    sfn.on(StartExecutionCommand).resolves({ executionArn: 'arn:exec' });
     const { handler } = await import('../../lambdas/aws/validation');
     const event = apiEvent('POST', '/v1/actions', {
       user_id: 'u',
@@ -120,8 +132,28 @@ describe('the Lambda entry points', () => {
       action: { action: 'create_note', contact_id: '1', body: 'x' },
     });
     const res = (await handler(event, context)) as APIGatewayProxyResult;
-    expect([res.statusCode, JSON.parse(res.body).error.code]).toEqual([403, 'action_not_allowed']);
-    expect(s3.commandCalls(PutObjectCommand)).toHaveLength(1);
+    const body = JSON.parse(res.body);
+    expect([res.statusCode, body.status]).toEqual([202, 'pending_approval']);
+    expect(body.status_url).toBe(`https://x.example/dev/v1/actions/${body.request_id}`);
+    const stored = dynamo.commandCalls(PutCommand)[0]?.args[0].input.Item as Record<
+      string,
+      unknown
+    >;
+    expect(stored).toMatchObject({
+      approval_id: body.approval.id,
+      status: 'pending_approval',
+      required_approvals: 2,
+    });
+    const start = sfn.commandCalls(StartExecutionCommand)[0]?.args[0].input;
+    expect(start?.name).toBe(body.approval.id);
+    expect(JSON.parse(start?.input ?? '{}')).toEqual({
+      approval_id: body.approval.id,
+      request_id: body.request_id,
+      action_hash: stored.action_hash,
+    });
+    expect(
+      JSON.parse(String(s3.commandCalls(PutObjectCommand)[0]?.args[0].input.Body)).outcome,
+    ).toBe('pending_approval');
   });
 
   it('validation answers 503 and withholds the data when S3 refuses the audit record', async () => {
