@@ -4,7 +4,6 @@ import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-sec
 import type { APIGatewayProxyEvent } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { LambdaHubSpot } from '../../lambdas/adapters/aws/lambda-hubspot';
-import { NoApprovalStore } from '../../lambdas/adapters/aws/no-approvals';
 import { S3AuditSink } from '../../lambdas/adapters/aws/s3-audit-sink';
 import { SecretsTokenProvider } from '../../lambdas/adapters/aws/secrets-token-provider';
 import { HubSpotAdapter } from '../../lambdas/adapters/hubspot/hubspot-adapter';
@@ -14,6 +13,7 @@ import { createHubSpotCallHandler } from '../../lambdas/aws/hubspot-call-handler
 import { createValidationHandler } from '../../lambdas/aws/validation-handler';
 import { startEmulator } from '../../lambdas/emulator/server';
 import { invokePayload, startS3 } from '../helpers/aws-stand-ins';
+import { startDynaliteApprovals } from '../helpers/dynalite';
 import { describeContract } from './cases';
 
 const READ = 'pat-na1-contract-read-token';
@@ -34,6 +34,8 @@ describeContract('the contract, served by the Lambda handlers', async () => {
     rateLimits: { perTenSeconds: 1e6, searchPerSecond: 1e6 },
   });
   const s3 = await startS3('audit-bucket');
+  const db = await startDynaliteApprovals();
+  const { DynamoApprovalStore } = await import('../../lambdas/adapters/aws/dynamo-approval-store');
   const sm = mockClient(SecretsManagerClient);
   sm.on(GetSecretValueCommand).resolves({ SecretString: READ });
   const log = jsonLogger(() => undefined);
@@ -59,14 +61,21 @@ describeContract('the contract, served by the Lambda handlers', async () => {
   const handler = createValidationHandler({
     hubspot: new LambdaHubSpot(new LambdaClient({ region: 'eu-west-1' }), 'hubspot-call'),
     audit: new S3AuditSink(s3.client, 'audit-bucket'),
-    approvals: new NoApprovalStore(),
+    approvals: new DynamoApprovalStore(db.client, db.tableName),
+    // The state machine's start is the entry point's (tested there); here the write waits.
+    workflow: { start: async () => undefined },
     control: { read: async () => ({ contained: false, readOnly: false }) },
     clock: { now: () => Date.now() },
     ids: randomIds,
     log,
     config: {
       promptMode: 'block',
-      allowedActions: ['search_contact', 'search_company', 'get_last_email_interaction'],
+      allowedActions: [
+        'search_contact',
+        'search_company',
+        'get_last_email_interaction',
+        'create_note',
+      ],
       requestDeadlineMs: 1500,
       approvalTtlMs: 3600_000,
     },
@@ -112,6 +121,7 @@ describeContract('the contract, served by the Lambda handlers', async () => {
       lambda.restore();
       sm.restore();
       await s3.close();
+      await db.close();
       await emulator.close();
     },
   };
