@@ -1,5 +1,6 @@
 /**
- * `npm run token:set -- --which read|write [--stage dev] [--secret-id ID]`: stores a HubSpot
+ * `npm run token:set -- --which read|write|slack-bot|slack-signing [--stage dev] [--secret-id ID]`:
+ * stores a HubSpot token, the Slack bot token or the Slack signing secret
  * token in the stack's secret. The token is read from standard input (a pipe, or the terminal
  * with echo off), never from an argument (arguments show in `ps` and shell history), and never
  * printed. The functions pick it up within a minute (their cache TTL).
@@ -7,7 +8,7 @@
 import { PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 
 export interface SetTokenOptions {
-  which: 'read' | 'write';
+  which: Which;
   stage: string;
   secretId?: string;
   client: SecretsManagerClient;
@@ -15,8 +16,16 @@ export interface SetTokenOptions {
   write: (text: string) => void;
 }
 
-export function secretIdFor(stage: string, which: 'read' | 'write'): string {
-  return `crm-airlock/${stage}/hubspot-${which}-token`;
+const SECRET_NAMES = {
+  read: 'hubspot-read-token',
+  write: 'hubspot-write-token',
+  'slack-bot': 'slack-bot-token',
+  'slack-signing': 'slack-signing-secret',
+} as const;
+export type Which = keyof typeof SECRET_NAMES;
+
+export function secretIdFor(stage: string, which: Which): string {
+  return `crm-airlock/${stage}/${SECRET_NAMES[which]}`;
 }
 
 const CTRL_C = String.fromCharCode(3);
@@ -52,7 +61,7 @@ export async function setToken(options: SetTokenOptions): Promise<string> {
   const token = (await readSecretLine(options.input, options.write)).trim();
   if (!/^[\x21-\x7e]{8,1024}$/.test(token)) {
     throw new Error(
-      'That is not a HubSpot token: expected one line of 8 to 1024 printable characters without spaces. Nothing was stored.',
+      'That is not a token: expected one line of 8 to 1024 printable characters without spaces. Nothing was stored.',
     );
   }
   const secretId = options.secretId ?? secretIdFor(options.stage, options.which);
@@ -68,21 +77,21 @@ export async function setToken(options: SetTokenOptions): Promise<string> {
       `Secrets Manager refused to store the token in ${secretId} (${name}). Nothing was changed.`,
     );
   }
-  return `Stored the ${options.which} token in ${secretId} (version ${versionId ?? 'unknown'}). The functions use it within 60 seconds.`;
+  return `Stored the ${options.which} secret in ${secretId} (version ${versionId ?? 'unknown'}). The functions use it within 60 seconds.`;
 }
 
-function parseArgs(argv: string[]): { which: 'read' | 'write'; stage: string; secretId?: string } {
+function parseArgs(argv: string[]): { which: Which; stage: string; secretId?: string } {
   const get = (flag: string) => {
     const i = argv.indexOf(flag);
     return i >= 0 ? argv[i + 1] : undefined;
   };
   const which = get('--which');
-  if (which !== 'read' && which !== 'write') {
+  if (!which || !(which in SECRET_NAMES)) {
     throw new Error(
-      'usage: npm run token:set -- --which read|write [--stage dev] [--secret-id ID]',
+      'usage: npm run token:set -- --which read|write|slack-bot|slack-signing [--stage dev] [--secret-id ID]',
     );
   }
-  return { which, stage: get('--stage') ?? 'dev', secretId: get('--secret-id') };
+  return { which: which as Which, stage: get('--stage') ?? 'dev', secretId: get('--secret-id') };
 }
 
 if (require.main === module) {

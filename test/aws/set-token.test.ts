@@ -31,9 +31,24 @@ describe('storing a HubSpot token', () => {
       SecretString: TOKEN,
     });
     expect(message).toBe(
-      'Stored the write token in crm-airlock/prod/hubspot-write-token (version v-2). The functions use it within 60 seconds.',
+      'Stored the write secret in crm-airlock/prod/hubspot-write-token (version v-2). The functions use it within 60 seconds.',
     );
     expect([message, ...printed].join('')).not.toContain(TOKEN);
+  });
+
+  it('stores the Slack signing secret in its own secret', async () => {
+    sm.on(PutSecretValueCommand).resolves({ VersionId: 'v-1' });
+    const printed: string[] = [];
+    await setToken({
+      which: 'slack-signing',
+      stage: 'prod',
+      client: new SecretsManagerClient({ region: 'eu-west-1' }),
+      input: Readable.from(['0123456789abcdef0123456789abcdef\n']),
+      write: (t) => printed.push(t),
+    });
+    expect(sm.commandCalls(PutSecretValueCommand)[0]?.args[0].input.SecretId).toBe(
+      'crm-airlock/prod/slack-signing-secret',
+    );
   });
 
   it.each([
@@ -41,7 +56,7 @@ describe('storing a HubSpot token', () => {
     ['two words', 'pat na1\n'],
     ['two lines', `${TOKEN}\nsecond\n`],
   ])('refuses %s and stores nothing', async (_what, input) => {
-    await expect(run(input).result).rejects.toThrow(/not a HubSpot token/);
+    await expect(run(input).result).rejects.toThrow(/not a token/);
     expect(sm.commandCalls(PutSecretValueCommand)).toHaveLength(0);
   });
 
