@@ -3,13 +3,19 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import { AirlockApi } from './api';
+import { AirlockApprovalFlow } from './approval-flow';
 import { AUDIT_PREFIX, AuditBucket } from './audit-bucket';
 import type { AirlockConfig } from './config';
 import { AirlockFunction } from './function-factory';
 import { HubSpotSecrets } from './hubspot-secrets';
 
-/** Read actions enabled on AWS; writes arrive with the approval flow (next issue). */
-export const ALLOWED_ACTIONS = ['search_contact', 'search_company', 'get_last_email_interaction'];
+/** Actions enabled on AWS: the reads, and `create_note` held for approval by the approval flow. */
+export const ALLOWED_ACTIONS = [
+  'search_contact',
+  'search_company',
+  'get_last_email_interaction',
+  'create_note',
+];
 
 export interface AirlockStackProps extends StackProps {
   /**
@@ -25,15 +31,21 @@ export interface AirlockStackProps extends StackProps {
  *
  * Who may do what (everything else is denied by default):
  * - the agent backend: execute-api:Invoke on the three `/v1` routes (the `InvokePolicy` output);
- * - the validation function: invoke the HubSpot-call function, put objects under `audit/`;
- *   no secret, no delete, no retention change;
- * - the HubSpot-call function: read the read-token secret's value; nothing else.
+ * - Slack: `POST /slack/interactions`, unauthenticated at API Gateway; the function behind it
+ *   verifies Slack's HMAC signature and the approver (see {@link AirlockApprovalFlow});
+ * - the validation function: invoke the HubSpot-call function, put objects under `audit/`,
+ *   create/read/update approvals and start the approval state machine; no secret, no write
+ *   path, no delete, no retention change;
+ * - the HubSpot-call function: read the read-token secret's value; nothing else;
+ * - the approval flow's functions and state machine: as documented on {@link AirlockApprovalFlow}
+ *   (only its write function reads the write token, and only its state machine invokes it).
  */
 export class AirlockStack extends Stack {
   public readonly audit: AuditBucket;
   public readonly secrets: HubSpotSecrets;
   public readonly validation: AirlockFunction;
   public readonly hubspotCall: AirlockFunction;
+  public readonly approval: AirlockApprovalFlow;
   public readonly api: AirlockApi;
 
   constructor(scope: Construct, id: string, props: AirlockStackProps) {
@@ -66,10 +78,19 @@ export class AirlockStack extends Stack {
     });
     this.secrets.grantReadTokenValue(this.hubspotCall.role);
 
+    this.approval = new AirlockApprovalFlow(this, 'Approval', {
+      stage: config.stage,
+      approval: config.approval,
+      hubspotCall: this.hubspotCall.function,
+      writeToken: this.secrets.writeToken,
+      audit: this.audit,
+      logRetention,
+    });
+
     this.validation = new AirlockFunction(this, 'Validation', {
       entry: 'lambdas/aws/validation.ts',
-      // 256 MB: JSON parsing, zod and two small SDK clients; it mostly waits on the HubSpot-call
-      // function and S3, and waiting is billed by memory.
+      // 256 MB: JSON parsing, zod and small SDK clients (Lambda, S3, DynamoDB, Step Functions);
+      // it mostly waits on them, and waiting is billed by memory.
       memorySize: 256,
       // The request deadline is 8 s; the rest leaves room to write the audit record of a
       // request that ran into the deadline, well inside API Gateway's 29 s integration limit.
@@ -85,6 +106,7 @@ export class AirlockStack extends Stack {
         AIRLOCK_ALLOWED_ACTIONS: ALLOWED_ACTIONS.join(','),
         AIRLOCK_CONTAINED: 'false',
         AIRLOCK_READ_ONLY: 'false',
+        ...this.approval.validationEnvironment(),
       },
     });
     // Exactly the function's ARN: not `grantInvoke`, which adds `<arn>:*` (every version/alias).
@@ -95,9 +117,11 @@ export class AirlockStack extends Stack {
       }),
     );
     this.audit.grantAppend(this.validation.role);
+    this.approval.grantStartApproval(this.validation.role);
 
     this.api = new AirlockApi(this, 'Api', {
       handler: this.validation.function,
+      slackInteractionsHandler: this.approval.slackInteractions.function,
       stageName: config.stage,
       rateLimit: config.apiRateLimit,
       burstLimit: config.apiBurstLimit,
@@ -129,5 +153,29 @@ export class AirlockStack extends Stack {
       'Name of the write-token secret',
     );
     out('AuditBucketName', this.audit.bucket.bucketName, 'Object Lock bucket of the audit records');
+    out(
+      'SlackInteractivityUrl',
+      this.api.slackInteractionsUrl,
+      "Request URL for the Slack app's Interactivity & Shortcuts settings",
+    );
+    const { slackBotToken, slackSigningSecret } = this.approval;
+    out('SlackBotTokenSecretArn', slackBotToken.secretArn, 'Secret of the Slack bot token');
+    out('SlackBotTokenSecretName', slackBotToken.secretName, 'Name of the Slack bot-token secret');
+    out(
+      'SlackSigningSecretArn',
+      slackSigningSecret.secretArn,
+      "Secret of the Slack app's signing secret",
+    );
+    out(
+      'SlackSigningSecretName',
+      slackSigningSecret.secretName,
+      'Name of the Slack signing-secret secret',
+    );
+    out('ApprovalTableName', this.approval.table.tableName, 'DynamoDB table of the approvals');
+    out(
+      'ApprovalStateMachineArn',
+      this.approval.stateMachine.stateMachineArn,
+      'Step Functions state machine of the write approvals',
+    );
   }
 }

@@ -12,12 +12,27 @@ export const V1_ROUTES = [
   { method: 'GET', path: '/v1/tools', arnPath: '/v1/tools' },
 ] as const;
 
+/** Slack's interactivity callback (button clicks): the one route without IAM authorization. */
+export const SLACK_INTERACTIONS_PATH = '/slack/interactions';
+
+/**
+ * Throttling of the Slack route: unauthenticated at the edge, so it gets a small bucket of its
+ * own; a few approvers clicking buttons never come near it, a flood is cut before Lambda runs.
+ */
+const SLACK_THROTTLE = { rateLimit: 5, burstLimit: 10 } as const;
+
 export interface AirlockApiProps {
   /**
    * The function behind every `/v1` route (Lambda proxy integration).
    * @default none, required
    */
   readonly handler: lambda.IFunction;
+  /**
+   * The function behind `POST /slack/interactions` (Lambda proxy integration, no IAM
+   * authorization: it verifies Slack's request signature itself).
+   * @default none, required
+   */
+  readonly slackInteractionsHandler: lambda.IFunction;
   /**
    * The API Gateway stage name; part of the URL (`https://.../<stage>/v1/actions`).
    * @default none, required
@@ -68,6 +83,8 @@ export class AirlockApi extends Construct {
   public readonly methods: apigateway.Method[];
   /** Grants execute-api:Invoke on exactly the three `/v1` routes of this stage. */
   public readonly invokePolicy: iam.ManagedPolicy;
+  /** `POST /slack/interactions`, for Slack (authorization NONE, Slack's HMAC in the function). */
+  public readonly slackInteractionsMethod: apigateway.Method;
 
   constructor(scope: Construct, id: string, props: AirlockApiProps) {
     super(scope, id);
@@ -95,6 +112,16 @@ export class AirlockApi extends Construct {
         metricsEnabled: false, // per-method metrics are billed; the API-wide ones are free
         accessLogDestination: new apigateway.LogGroupLogDestination(this.accessLogGroup),
         accessLogFormat: apigateway.AccessLogFormat.custom(ACCESS_LOG_FORMAT),
+        methodOptions: {
+          // Every setting restated: a method's entry stands on its own.
+          [`${SLACK_INTERACTIONS_PATH}/POST`]: {
+            throttlingRateLimit: SLACK_THROTTLE.rateLimit,
+            throttlingBurstLimit: SLACK_THROTTLE.burstLimit,
+            loggingLevel: apigateway.MethodLoggingLevel.ERROR,
+            dataTraceEnabled: false,
+            metricsEnabled: false,
+          },
+        },
       },
     });
     // RestApi adds an `Endpoint` output with a generated name; the stack outputs `ApiUrl`.
@@ -123,6 +150,22 @@ export class AirlockApi extends Construct {
       .addMethod('GET', integration, methodOptions);
     const getTools = v1.addResource('tools').addMethod('GET', integration, methodOptions);
     this.methods = [postAction, getAction, getTools];
+
+    // Slack cannot sign with SigV4: the route is open at the edge, and the function refuses
+    // any request without a valid Slack signature (HMAC-SHA256 with the signing secret, recent
+    // timestamp) from the configured workspace and an allowlisted approver.
+    const [, slackPart, interactionsPart] = SLACK_INTERACTIONS_PATH.split('/');
+    this.slackInteractionsMethod = this.api.root
+      .addResource(slackPart as string)
+      .addResource(interactionsPart as string)
+      .addMethod(
+        'POST',
+        new apigateway.LambdaIntegration(props.slackInteractionsHandler, {
+          proxy: true,
+          allowTestInvoke: false,
+        }),
+        { authorizationType: apigateway.AuthorizationType.NONE },
+      );
 
     addGatewayResponses(this.api);
     Validations.of(this.api).acknowledge({
@@ -155,6 +198,11 @@ export class AirlockApi extends Construct {
     return this.api.urlForPath('/v1');
   }
 
+  /** The Request URL to enter in the Slack app's Interactivity settings. */
+  public get slackInteractionsUrl(): string {
+    return this.api.urlForPath(SLACK_INTERACTIONS_PATH);
+  }
+
   private acknowledgeFindings(stageName: string): void {
     // cdk-nag names the finding after the resource string, with the API's logical id in it.
     const apiId = Stack.of(this).resolve(
@@ -178,11 +226,21 @@ export class AirlockApi extends Construct {
           'and long-lived client secrets.',
       });
     }
+    const slackReason =
+      'Slack calls this route and cannot sign with SigV4 nor use a Cognito token: the function ' +
+      "authenticates every request itself with Slack's HMAC signature (signing secret, " +
+      'timestamp within 5 minutes), then checks the workspace and the approver allowlist, and ' +
+      'can only record a decision for a pending approval. The route has its own small throttle.';
+    for (const id of ['AwsSolutions-COG4', 'AwsSolutions-APIG4']) {
+      Validations.of(this.slackInteractionsMethod).acknowledge({ id, reason: slackReason });
+    }
     Validations.of(this.api.deploymentStage).acknowledge({
       id: 'AwsSolutions-APIG3',
       reason:
-        'No WAF web ACL: every method requires IAM-signed requests (unsigned traffic is refused ' +
-        'before any integration runs), the stage is throttled and the envelope is validated. A ' +
+        'No WAF web ACL: every /v1 method requires IAM-signed requests (unsigned traffic is ' +
+        'refused before any integration runs); the one open route, POST /slack/interactions, ' +
+        "has its own 5 req/s throttle and its function refuses requests without Slack's HMAC " +
+        'signature; the stage is throttled and the envelope is validated. A ' +
         "web ACL's fixed monthly cost is not justified for a small business's agent backend; " +
         'associate one if the API is ever exposed to untrusted callers.',
     });

@@ -8,6 +8,10 @@
  */
 import type { Node } from 'constructs';
 import { z } from 'zod';
+import { CATALOG } from '../lambdas/core/catalog';
+
+/** The actions that write to HubSpot, hence need approvals (from the one catalog). */
+export const WRITE_ACTIONS = CATALOG.filter((a) => a.kind === 'write').map((a) => a.name);
 
 /**
  * Object Lock modes. COMPLIANCE: nobody, not even the account root, can shorten or remove the
@@ -22,7 +26,7 @@ export const LOG_RETENTION_DAYS = [
   3653,
 ] as const;
 
-/** Settings of the write-approval flow (Step Functions + Slack), built in the next issue. */
+/** Settings of the write-approval flow (Step Functions + Slack, `lib/approval-flow.ts`). */
 export interface ApprovalConfig {
   /**
    * How long a write waits for a human decision before it expires; the approval state machine's
@@ -30,6 +34,32 @@ export interface ApprovalConfig {
    * @default 3600
    */
   readonly approvalTtlSeconds: number;
+  /**
+   * The Slack channel the approval requests are posted to (its id, e.g. `C0123456789`, not its
+   * name). Empty until Slack is set up: approval requests then fail to post and end `failed`.
+   * @default ''
+   */
+  readonly slackChannelId: string;
+  /**
+   * The Slack workspace (team id, `T…`) whose button clicks are accepted; clicks signed for
+   * another workspace are refused. Empty: no click is accepted.
+   * @default ''
+   */
+  readonly slackTeamId: string;
+  /**
+   * Slack user ids (`U…`/`W…`) allowed to approve or deny writes. Nobody else's click counts;
+   * empty means no write can be approved (each one expires). Given with `-c` as a comma list or
+   * a JSON array.
+   * @default []
+   */
+  readonly approverSlackIds: readonly string[];
+  /**
+   * Approvals each write action needs before it runs (the two-person rule is `2`): write action
+   * name → count, 1 to 5. A write action absent from the map needs 1. Given with `-c` as a JSON
+   * object.
+   * @default { create_note: 1 }
+   */
+  readonly requiredApprovals: Readonly<Record<string, number>>;
 }
 
 /** The validated configuration of one deployment (one stage = one stack). */
@@ -75,9 +105,9 @@ export interface AirlockConfig {
    */
   readonly logRetentionDays: number;
   /**
-   * Settings of the write-approval flow (next issue); parsed and validated now so `cdk.json`
-   * has one documented place for them.
-   * @default { approvalTtlSeconds: 3600 }
+   * Settings of the write-approval flow (Step Functions + Slack).
+   * @default { approvalTtlSeconds: 3600, slackChannelId: '', slackTeamId: '',
+   *   approverSlackIds: [], requiredApprovals: { create_note: 1 } }
    */
   readonly approval: ApprovalConfig;
 }
@@ -109,6 +139,69 @@ const jsonObject = (value: unknown) => {
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
+/** A Slack id of the given kind, or empty (not configured yet). */
+const slackId = (pattern: RegExp, what: string) =>
+  z.preprocess(
+    (v) => (v === null || v === undefined ? '' : v),
+    z.string().refine((s) => s === '' || pattern.test(s), { message: `use a Slack ${what}` }),
+  );
+
+/** A list given as an array, a JSON array string, or a comma list (`-c` values are strings). */
+const stringList = (value: unknown) => {
+  if (value === null || value === undefined || value === '') return [];
+  if (typeof value !== 'string') return value;
+  const trimmed = value.trim();
+  if (trimmed.startsWith('[')) return jsonObject(trimmed);
+  return trimmed
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+};
+
+const APPROVAL_DEFAULTS = {
+  approvalTtlSeconds: 3600,
+  slackChannelId: '',
+  slackTeamId: '',
+  approverSlackIds: [] as string[],
+  requiredApprovals: { create_note: 1 } as Record<string, number>,
+};
+
+const approvalSchema = z
+  .strictObject({
+    approvalTtlSeconds: z.preprocess(unset, int(60, 604_800).default(3600)),
+    slackChannelId: slackId(/^[CG][A-Z0-9]{8,}$/, 'channel id (C… or G…), not a channel name'),
+    slackTeamId: slackId(/^T[A-Z0-9]{8,}$/, 'team id (T…)'),
+    approverSlackIds: z.preprocess(
+      stringList,
+      z.array(z.string().regex(/^[UW][A-Z0-9]{8,}$/, 'use Slack user ids (U… or W…)')),
+    ),
+    requiredApprovals: z.preprocess(
+      (v) => jsonObject(v) ?? APPROVAL_DEFAULTS.requiredApprovals,
+      // A misspelt action would silently fall back to one approval: only write actions count.
+      z.record(
+        z.string().refine((k) => WRITE_ACTIONS.includes(k), {
+          message: `use write actions only (${WRITE_ACTIONS.join(', ')})`,
+        }),
+        // The validation function accepts at most 5 (more approvers than a small team has).
+        int(1, 5),
+      ),
+    ),
+  })
+  .superRefine((a, ctx) => {
+    // With approvers listed, a count above their number could never be reached.
+    const approvers = new Set(a.approverSlackIds).size;
+    if (approvers === 0) return;
+    for (const [action, count] of Object.entries(a.requiredApprovals)) {
+      if (count > approvers) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['requiredApprovals', action],
+          message: `${count} approvals needed but only ${approvers} approver(s) listed`,
+        });
+      }
+    }
+  });
+
 const contextSchema = z.object({
   stage: z.preprocess(
     unset,
@@ -134,12 +227,7 @@ const contextSchema = z.object({
       })
       .default(30),
   ),
-  approval: z.preprocess(
-    jsonObject,
-    z
-      .strictObject({ approvalTtlSeconds: z.preprocess(unset, int(60, 604_800).default(3600)) })
-      .default({ approvalTtlSeconds: 3600 }),
-  ),
+  approval: z.preprocess(jsonObject, approvalSchema.default(APPROVAL_DEFAULTS)),
 });
 
 /** Thrown when the context holds an invalid value; the message lists every bad key. */
@@ -166,7 +254,13 @@ export function parseConfig(raw: Record<string, unknown>): AirlockConfig {
     apiRateLimit: c.apiRateLimit,
     apiBurstLimit: c.apiBurstLimit,
     logRetentionDays: c.logRetentionDays,
-    approval: { approvalTtlSeconds: c.approval.approvalTtlSeconds },
+    approval: {
+      approvalTtlSeconds: c.approval.approvalTtlSeconds,
+      slackChannelId: c.approval.slackChannelId,
+      slackTeamId: c.approval.slackTeamId,
+      approverSlackIds: [...new Set(c.approval.approverSlackIds)],
+      requiredApprovals: c.approval.requiredApprovals,
+    },
   };
 }
 

@@ -113,7 +113,7 @@ describe('the HubSpot-call function', () => {
       {
         request: {
           filterGroups: [
-            { filters: [{ propertyName: 'hs_object_id', operator: 'EQ', value: '1' }] },
+            { filters: [{ propertyName: 'phone', operator: 'EQ', value: '555' }] },
           ],
           properties: ['name'],
           limit: 1,

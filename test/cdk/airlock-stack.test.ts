@@ -24,6 +24,10 @@ let ids: {
   writeSecret: string;
   accessLogsBucket: string;
   restApi: string;
+  writeRole: string;
+  slackFunction: string;
+  stateMachine: string;
+  table: string;
 };
 
 beforeAll(() => {
@@ -38,6 +42,10 @@ beforeAll(() => {
     writeSecret: logicalIdOf(json, 'AWS::SecretsManager::Secret', 'HubSpotSecretsWriteToken'),
     accessLogsBucket: logicalIdOf(json, 'AWS::S3::Bucket', 'AuditAccessLogs'),
     restApi: logicalIdOf(json, 'AWS::ApiGateway::RestApi', 'ApiRestApi'),
+    writeRole: logicalIdOf(json, 'AWS::IAM::Role', 'ApprovalHubSpotWriteRole'),
+    slackFunction: logicalIdOf(json, 'AWS::Lambda::Function', 'ApprovalSlackInteractionsFunction'),
+    stateMachine: logicalIdOf(json, 'AWS::StepFunctions::StateMachine', 'ApprovalStateMachine'),
+    table: logicalIdOf(json, 'AWS::DynamoDB::Table', 'ApprovalTable'),
   };
 });
 
@@ -207,12 +215,40 @@ describe('IAM: least privilege', () => {
     }
   });
 
-  it('allows Resource "*" only for the X-Ray actions, which have no resource-level permissions', () => {
+  it('allows Resource "*" only for actions that have no resource-level permissions', () => {
+    // X-Ray (every function and the state machine), CloudWatch Logs delivery (the state
+    // machine's vended logs), and the task-token callbacks (the Slack function): none of them
+    // can be scoped to a resource. The approval-flow tests pin who holds which.
+    const noResourceLevel = new Set([
+      'xray:PutTraceSegments',
+      'xray:PutTelemetryRecords',
+      'xray:GetSamplingRules',
+      'xray:GetSamplingTargets',
+      'logs:CreateLogDelivery',
+      'logs:GetLogDelivery',
+      'logs:UpdateLogDelivery',
+      'logs:DeleteLogDelivery',
+      'logs:ListLogDeliveries',
+      'logs:PutResourcePolicy',
+      'logs:DescribeResourcePolicies',
+      'logs:DescribeLogGroups',
+      'states:SendTaskSuccess',
+      'states:SendTaskFailure',
+    ]);
+    let starStatements = 0;
     for (const policy of allPolicies(json).filter((p) => p.kind === 'identity')) {
       for (const s of policy.statements.filter((x) => asArray(x.Resource).includes('*'))) {
-        expect(actionsOf(s).sort()).toEqual(['xray:PutTelemetryRecords', 'xray:PutTraceSegments']);
+        starStatements++;
+        for (const action of actionsOf(s)) {
+          expect({
+            policy: policy.logicalId,
+            action,
+            allowed: noResourceLevel.has(action),
+          }).toEqual({ policy: policy.logicalId, action, allowed: true });
+        }
       }
     }
+    expect(starStatements).toBeGreaterThan(0);
   });
 
   it('gives the validation function no access to any secret', () => {
@@ -236,7 +272,7 @@ describe('IAM: least privilege', () => {
     expect(secretPolicies).toEqual([]);
   });
 
-  it('lets the validation function invoke exactly the HubSpot-call function and put objects under audit/ only', () => {
+  it('lets the validation function invoke exactly the HubSpot-call function, put objects under audit/, keep approvals and start the approval flow', () => {
     const statements = policiesOfRole(json, ids.validationRole).flatMap((p) => p.statements);
     const grants = statements
       .filter((s) => !actionsOf(s).some((a) => a.startsWith('logs:') || a.startsWith('xray:')))
@@ -250,6 +286,19 @@ describe('IAM: least privilege', () => {
         Action: 's3:PutObject',
         Resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': ['AuditBucket', 'Arn'] }, '/audit/*']] },
       },
+      {
+        Action: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
+        Resource: { 'Fn::GetAtt': [ids.table, 'Arn'] },
+      },
+      {
+        Action: 'dynamodb:Query',
+        Resource: [
+          { 'Fn::GetAtt': [ids.table, 'Arn'] },
+          { 'Fn::Join': ['', [{ 'Fn::GetAtt': [ids.table, 'Arn'] }, '/index/by_request']] },
+          { 'Fn::Join': ['', [{ 'Fn::GetAtt': [ids.table, 'Arn'] }, '/index/by_status']] },
+        ],
+      },
+      { Action: 'states:StartExecution', Resource: { Ref: ids.stateMachine } },
     ]);
   });
 
@@ -275,19 +324,20 @@ describe('IAM: least privilege', () => {
     }
   });
 
-  it('grants the write token to nobody in this stack', () => {
-    for (const policy of allPolicies(json)) {
-      for (const s of policy.statements) {
-        expect(referencedIds(s.Resource).has(ids.writeSecret)).toBe(false);
-      }
-    }
+  it("grants the write token to the approval flow's write function only", () => {
+    const holders = allPolicies(json)
+      .filter((p) => p.statements.some((s) => referencedIds(s.Resource).has(ids.writeSecret)))
+      .flatMap((p) => (p.kind === 'identity' ? p.roles : [`${p.kind}:${p.logicalId}`]));
+    expect(holders).toEqual([ids.writeRole]);
   });
 
   it('lets each function write only to its own log group, with no managed policy', () => {
-    for (const [role, fn] of [
-      [ids.validationRole, ids.validationFunction],
-      [ids.hubspotCallRole, ids.hubspotCallFunction],
-    ] as const) {
+    const functions = Object.entries(json.Resources).filter(
+      ([, r]) => r.Type === 'AWS::Lambda::Function',
+    );
+    expect(functions).toHaveLength(6);
+    for (const [fn, f] of functions) {
+      const role = String(referencedIds(f.Properties?.Role).values().next().value);
       const loggingConfig = resource(fn).Properties?.LoggingConfig as
         | { LogGroup: { Ref: string } }
         | undefined;
@@ -325,7 +375,7 @@ describe('secrets', () => {
 describe('functions', () => {
   it('pins runtime, arm64, tracing, memory, timeout and a retained log group on every function', () => {
     const functions = dev.template.findResources('AWS::Lambda::Function');
-    expect(Object.keys(functions)).toHaveLength(2);
+    expect(Object.keys(functions)).toHaveLength(6);
     for (const fn of Object.values(functions)) {
       const p = fn.Properties;
       expect(p.Runtime).toBe('nodejs24.x');
@@ -341,8 +391,9 @@ describe('functions', () => {
   });
 
   it('sets retention on every log group', () => {
+    // Six functions, the API's access and execution logs, the state machine's logs.
     const groups = Object.values(dev.template.findResources('AWS::Logs::LogGroup'));
-    expect(groups.length).toBe(4);
+    expect(groups.length).toBe(9);
     for (const g of groups) expect(g.Properties.RetentionInDays).toBe(30);
   });
 
@@ -358,9 +409,14 @@ describe('functions', () => {
           AUDIT_PREFIX: 'audit/',
           AIRLOCK_PROMPT_POLICY: 'block',
           AIRLOCK_REQUEST_DEADLINE_MS: '8000',
-          AIRLOCK_ALLOWED_ACTIONS: 'search_contact,search_company,get_last_email_interaction',
+          AIRLOCK_ALLOWED_ACTIONS:
+            'search_contact,search_company,get_last_email_interaction,create_note',
           AIRLOCK_CONTAINED: 'false',
           AIRLOCK_READ_ONLY: 'false',
+          APPROVAL_TABLE_NAME: { Ref: ids.table },
+          STATE_MACHINE_ARN: { Ref: ids.stateMachine },
+          AIRLOCK_APPROVAL_TTL_SECONDS: '3600',
+          AIRLOCK_REQUIRED_APPROVALS: '{"create_note":1}',
           NODE_OPTIONS: '--enable-source-maps',
         },
       },
@@ -383,13 +439,16 @@ describe('functions', () => {
 describe('API', () => {
   const methods = () => Object.values(dev.template.findResources('AWS::ApiGateway::Method'));
 
-  it('requires IAM (SigV4) authorization on every method', () => {
+  it('requires IAM (SigV4) authorization on every method but the Slack callback', () => {
     const all = methods().filter((m) => m.Properties.HttpMethod !== 'OPTIONS');
-    expect(all).toHaveLength(3);
-    for (const m of all) expect(m.Properties.AuthorizationType).toBe('AWS_IAM');
+    expect(all).toHaveLength(4);
+    const open = all.filter((m) => m.Properties.AuthorizationType !== 'AWS_IAM');
+    expect(open).toHaveLength(1);
+    expect(open[0]?.Properties.AuthorizationType).toBe('NONE');
+    expect(referencedIds(open[0]?.Properties.Integration.Uri).has(ids.slackFunction)).toBe(true);
   });
 
-  it('serves exactly POST /v1/actions, GET /v1/actions/{request_id} and GET /v1/tools via the validation function', () => {
+  it('serves exactly the three /v1 routes via the validation function and POST /slack/interactions via the Slack function', () => {
     const paths = Object.entries(json.Resources)
       .filter(([, r]) => r.Type === 'AWS::ApiGateway::Resource')
       .map(([id, r]) => [id, r.Properties?.PathPart] as const);
@@ -400,10 +459,11 @@ describe('API', () => {
       methods()
         .map((m) => `${m.Properties.HttpMethod} ${pathOf(m)}`)
         .sort(),
-    ).toEqual(['GET tools', 'GET {request_id}', 'POST actions']);
+    ).toEqual(['GET tools', 'GET {request_id}', 'POST actions', 'POST interactions']);
     for (const m of methods()) {
       expect(m.Properties.Integration.Type).toBe('AWS_PROXY');
-      expect(referencedIds(m.Properties.Integration.Uri).has(ids.validationFunction)).toBe(true);
+      const target = pathOf(m) === 'interactions' ? ids.slackFunction : ids.validationFunction;
+      expect([...referencedIds(m.Properties.Integration.Uri)]).toEqual([target]);
     }
   });
 
@@ -427,6 +487,15 @@ describe('API', () => {
         ResourcePath: '/*',
         ThrottlingRateLimit: 20,
         ThrottlingBurstLimit: 40,
+        LoggingLevel: 'ERROR',
+        DataTraceEnabled: false,
+        MetricsEnabled: false,
+      },
+      {
+        HttpMethod: 'POST',
+        ResourcePath: '/~1slack~1interactions',
+        ThrottlingRateLimit: 5,
+        ThrottlingBurstLimit: 10,
         LoggingLevel: 'ERROR',
         DataTraceEnabled: false,
         MetricsEnabled: false,
@@ -514,7 +583,7 @@ describe('API', () => {
 
   it('gives no Lambda permission to the console test-invoke, which bypasses authorization', () => {
     const permissions = Object.values(dev.template.findResources('AWS::Lambda::Permission'));
-    expect(permissions).toHaveLength(3);
+    expect(permissions).toHaveLength(4);
     for (const p of permissions) {
       expect(JSON.stringify(p.Properties.SourceArn)).not.toContain('test-invoke-stage');
     }
@@ -522,13 +591,20 @@ describe('API', () => {
 });
 
 describe('outputs', () => {
-  it('outputs the API URL, the invoke policy, both secrets and the audit bucket', () => {
+  it('outputs the API and Slack URLs, the invoke policy, the secrets, the audit bucket and the approval flow', () => {
     expect(Object.keys(json.Outputs ?? {}).sort()).toEqual([
       'ApiUrl',
+      'ApprovalStateMachineArn',
+      'ApprovalTableName',
       'AuditBucketName',
       'InvokePolicyArn',
       'ReadTokenSecretArn',
       'ReadTokenSecretName',
+      'SlackBotTokenSecretArn',
+      'SlackBotTokenSecretName',
+      'SlackInteractivityUrl',
+      'SlackSigningSecretArn',
+      'SlackSigningSecretName',
       'WriteTokenSecretArn',
       'WriteTokenSecretName',
     ]);
@@ -568,7 +644,9 @@ describe('configuration from context', () => {
       Rule: { DefaultRetention: { Mode: 'COMPLIANCE', Days: 90 } },
     });
     custom.template.hasResourceProperties('AWS::ApiGateway::Stage', {
-      MethodSettings: [Match.objectLike({ ThrottlingRateLimit: 5, ThrottlingBurstLimit: 9 })],
+      MethodSettings: Match.arrayWith([
+        Match.objectLike({ HttpMethod: '*', ThrottlingRateLimit: 5, ThrottlingBurstLimit: 9 }),
+      ]),
     });
   });
 });

@@ -61,6 +61,19 @@ describe('function bundles (esbuild, offline)', () => {
     expect(map.sources.some((s) => s.endsWith('lambdas/aws/shims/form-data.ts'))).toBe(true);
   });
 
+  it('bundles the HubSpot client only into the HubSpot-call and write functions', () => {
+    const withHubSpot = Object.entries(synth.json.Resources)
+      .filter(([, r]) => r.Type === 'AWS::Lambda::Function')
+      .map(([id]) => id)
+      .filter((id) =>
+        bundleOf(id).map.sources.some((s) => s.includes('node_modules/@hubspot/api-client/')),
+      );
+    expect(withHubSpot.map((id) => id.replace(/[0-9A-F]{8}$/, '')).sort()).toEqual([
+      'ApprovalHubSpotWriteFunction',
+      'HubSpotCallFunction',
+    ]);
+  });
+
   it('keeps HubSpot code and the secrets client out of the validation function', () => {
     const { map } = bundleOf('ValidationFunction');
     expect(map.sources.filter((s) => s.includes('@hubspot/api-client'))).toEqual([]);

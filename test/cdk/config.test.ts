@@ -10,7 +10,13 @@ describe('deployment configuration (CDK context)', () => {
       apiRateLimit: 20,
       apiBurstLimit: 40,
       logRetentionDays: 30,
-      approval: { approvalTtlSeconds: 3600 },
+      approval: {
+        approvalTtlSeconds: 3600,
+        slackChannelId: '',
+        slackTeamId: '',
+        approverSlackIds: [],
+        requiredApprovals: { create_note: 1 },
+      },
     });
   });
 
@@ -49,8 +55,45 @@ describe('deployment configuration (CDK context)', () => {
       apiRateLimit: 5,
       apiBurstLimit: 10,
       logRetentionDays: 90,
-      approval: { approvalTtlSeconds: 600 },
+      approval: {
+        approvalTtlSeconds: 600,
+        slackChannelId: '',
+        slackTeamId: '',
+        approverSlackIds: [],
+        requiredApprovals: { create_note: 1 },
+      },
     });
+  });
+
+  it('reads the Slack settings and approval counts, from cdk.json values or -c strings', () => {
+    const expected = {
+      approvalTtlSeconds: 3600,
+      slackChannelId: 'C0123456789',
+      slackTeamId: 'T0123456789',
+      approverSlackIds: ['U0123456789', 'W0123456789'],
+      requiredApprovals: { create_note: 2 },
+    };
+    expect(
+      parseConfig({
+        approval: {
+          slackChannelId: 'C0123456789',
+          slackTeamId: 'T0123456789',
+          approverSlackIds: ['U0123456789', 'W0123456789'],
+          requiredApprovals: { create_note: 2 },
+        },
+      }).approval,
+    ).toEqual(expected);
+    // -c approval='{...}' arrives as one JSON string; the list may also be a comma list there.
+    expect(
+      parseConfig({
+        approval: JSON.stringify({
+          slackChannelId: 'C0123456789',
+          slackTeamId: 'T0123456789',
+          approverSlackIds: 'U0123456789, W0123456789,U0123456789',
+          requiredApprovals: '{"create_note":"2"}',
+        }),
+      }).approval,
+    ).toEqual(expected);
   });
 
   it.each([
@@ -63,9 +106,32 @@ describe('deployment configuration (CDK context)', () => {
     [{ alarmEmail: 'not-an-address' }, 'alarmEmail'],
     [{ approval: { approvalTtlSeconds: 10 } }, 'approval.approvalTtlSeconds'],
     [{ approval: { ttl: 600 } }, 'approval'],
+    [{ approval: { slackChannelId: '#approvals' } }, 'approval.slackChannelId'],
+    [{ approval: { slackTeamId: 'acme' } }, 'approval.slackTeamId'],
+    [{ approval: { approverSlackIds: ['alice@example.com'] } }, 'approval.approverSlackIds.0'],
+    [
+      { approval: { requiredApprovals: { create_note: 0 } } },
+      'approval.requiredApprovals.create_note',
+    ],
+    [
+      { approval: { requiredApprovals: { create_note: 6 } } },
+      'approval.requiredApprovals.create_note',
+    ],
+    [
+      { approval: { requiredApprovals: { create_notes: 2 } } },
+      'approval.requiredApprovals.create_notes',
+    ],
+    [
+      { approval: { requiredApprovals: { search_contact: 1 } } },
+      'approval.requiredApprovals.search_contact',
+    ],
+    [
+      { approval: { approverSlackIds: ['U0123456789'], requiredApprovals: { create_note: 2 } } },
+      'approval.requiredApprovals.create_note',
+    ],
   ])('refuses %j, naming %s', (raw, key) => {
     expect(() => parseConfig(raw)).toThrow(ConfigError);
-    expect(() => parseConfig(raw)).toThrow(new RegExp(`\\b${key.replace('.', '\\.')}:`));
+    expect(() => parseConfig(raw)).toThrow(new RegExp(`\\b${key.replaceAll('.', '\\.')}:`));
   });
 
   it('parses the context shipped in cdk.json, which lists every key', () => {
