@@ -80,6 +80,17 @@ export interface AirlockConfig {
    * @default { approvalTtlSeconds: 3600 }
    */
   readonly approval: ApprovalConfig;
+  /**
+   * Kill switch: every `/v1` call answers 401 `gateway_contained` (`cdk deploy -c contained=true`).
+   * Set in the template, so a later deploy without it releases the gateway on purpose only.
+   * @default false
+   */
+  readonly contained: boolean;
+  /**
+   * Read-only mode: writes answer 403 `read_only_mode`, reads go on (`-c readOnly=true`).
+   * @default false
+   */
+  readonly readOnly: boolean;
 }
 
 /** The context keys this app reads; anything else in context belongs to CDK itself. */
@@ -92,6 +103,8 @@ export const CONTEXT_KEYS = [
   'apiBurstLimit',
   'logRetentionDays',
   'approval',
+  'contained',
+  'readOnly',
 ] as const;
 
 /** `null` and `''` mean "not set", so `cdk.json` can list a key without fixing its value. */
@@ -108,6 +121,12 @@ const jsonObject = (value: unknown) => {
 };
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+
+/** A flag given with `-c key=true` arrives as a string. */
+const flag = z.preprocess(
+  (v) => (v === 'true' ? true : v === 'false' ? false : unset(v)),
+  z.boolean().default(false),
+);
 
 const contextSchema = z.object({
   stage: z.preprocess(
@@ -140,6 +159,8 @@ const contextSchema = z.object({
       .strictObject({ approvalTtlSeconds: z.preprocess(unset, int(60, 604_800).default(3600)) })
       .default({ approvalTtlSeconds: 3600 }),
   ),
+  contained: flag,
+  readOnly: flag,
 });
 
 /** Thrown when the context holds an invalid value; the message lists every bad key. */
@@ -167,6 +188,8 @@ export function parseConfig(raw: Record<string, unknown>): AirlockConfig {
     apiBurstLimit: c.apiBurstLimit,
     logRetentionDays: c.logRetentionDays,
     approval: { approvalTtlSeconds: c.approval.approvalTtlSeconds },
+    contained: c.contained,
+    readOnly: c.readOnly,
   };
 }
 

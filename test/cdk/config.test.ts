@@ -11,6 +11,8 @@ describe('deployment configuration (CDK context)', () => {
       apiBurstLimit: 40,
       logRetentionDays: 30,
       approval: { approvalTtlSeconds: 3600 },
+      contained: false,
+      readOnly: false,
     });
   });
 
@@ -40,6 +42,8 @@ describe('deployment configuration (CDK context)', () => {
         alarmEmail: 'ops@example.com',
         approval: '{"approvalTtlSeconds": "600"}',
         auditLockMode: null,
+        contained: 'true',
+        readOnly: 'false',
       }),
     ).toEqual({
       stage: 'dev',
@@ -50,6 +54,8 @@ describe('deployment configuration (CDK context)', () => {
       apiBurstLimit: 10,
       logRetentionDays: 90,
       approval: { approvalTtlSeconds: 600 },
+      contained: true,
+      readOnly: false,
     });
   });
 
@@ -63,6 +69,7 @@ describe('deployment configuration (CDK context)', () => {
     [{ alarmEmail: 'not-an-address' }, 'alarmEmail'],
     [{ approval: { approvalTtlSeconds: 10 } }, 'approval.approvalTtlSeconds'],
     [{ approval: { ttl: 600 } }, 'approval'],
+    [{ contained: 'yes' }, 'contained'],
   ])('refuses %j, naming %s', (raw, key) => {
     expect(() => parseConfig(raw)).toThrow(ConfigError);
     expect(() => parseConfig(raw)).toThrow(new RegExp(`\\b${key.replace('.', '\\.')}:`));
