@@ -1,11 +1,11 @@
 import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import type * as logs from 'aws-cdk-lib/aws-logs';
+import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import { AirlockApi } from './api';
 import { AirlockApprovalFlow } from './approval-flow';
 import { AUDIT_PREFIX, AuditBucket } from './audit-bucket';
-import type { AirlockConfig } from './config';
+import { type AirlockConfig, LOG_RETENTION_DAYS } from './config';
 import { AirlockFunction } from './function-factory';
 import { HubSpotSecrets } from './hubspot-secrets';
 
@@ -104,8 +104,8 @@ export class AirlockStack extends Stack {
         AIRLOCK_PROMPT_POLICY: 'block',
         AIRLOCK_REQUEST_DEADLINE_MS: '8000',
         AIRLOCK_ALLOWED_ACTIONS: ALLOWED_ACTIONS.join(','),
-        AIRLOCK_CONTAINED: 'false',
-        AIRLOCK_READ_ONLY: 'false',
+        AIRLOCK_CONTAINED: String(config.contained),
+        AIRLOCK_READ_ONLY: String(config.readOnly),
         ...this.approval.validationEnvironment(),
       },
     });
@@ -126,6 +126,11 @@ export class AirlockStack extends Stack {
       rateLimit: config.apiRateLimit,
       burstLimit: config.apiBurstLimit,
       logRetention,
+      // Requests refused by API Gateway itself (unsigned, denied, throttled) never reach the
+      // audit log; their only trace is the access log, so it is kept as long as the records.
+      accessLogRetention: retentionAtLeast(
+        Math.max(config.logRetentionDays, config.auditRetentionDays),
+      ),
     });
 
     this.outputs();
@@ -178,4 +183,10 @@ export class AirlockStack extends Stack {
       'Step Functions state machine of the write approvals',
     );
   }
+}
+
+/** The shortest retention CloudWatch Logs accepts that is at least `days`. */
+export function retentionAtLeast(days: number): logs.RetentionDays {
+  const fit = LOG_RETENTION_DAYS.find((d) => d >= days);
+  return (fit ?? logs.RetentionDays.INFINITE) as logs.RetentionDays;
 }

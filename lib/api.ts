@@ -53,6 +53,11 @@ export interface AirlockApiProps {
    * @default logs.RetentionDays.ONE_MONTH
    */
   readonly logRetention?: logs.RetentionDays;
+  /**
+   * Retention of the access log (the only trace of requests API Gateway refuses itself).
+   * @default the same as `logRetention`
+   */
+  readonly accessLogRetention?: logs.RetentionDays;
 }
 
 /**
@@ -91,7 +96,7 @@ export class AirlockApi extends Construct {
     const retention = props.logRetention ?? logs.RetentionDays.ONE_MONTH;
 
     this.accessLogGroup = new logs.LogGroup(this, 'AccessLogs', {
-      retention,
+      retention: props.accessLogRetention ?? retention,
       removalPolicy: RemovalPolicy.RETAIN,
     });
 

@@ -110,6 +110,17 @@ export interface AirlockConfig {
    *   approverSlackIds: [], requiredApprovals: { create_note: 1 } }
    */
   readonly approval: ApprovalConfig;
+  /**
+   * Kill switch: every `/v1` call answers 401 `gateway_contained` (`cdk deploy -c contained=true`).
+   * Set in the template, so a later deploy without it releases the gateway on purpose only.
+   * @default false
+   */
+  readonly contained: boolean;
+  /**
+   * Read-only mode: writes answer 403 `read_only_mode`, reads go on (`-c readOnly=true`).
+   * @default false
+   */
+  readonly readOnly: boolean;
 }
 
 /** The context keys this app reads; anything else in context belongs to CDK itself. */
@@ -122,6 +133,8 @@ export const CONTEXT_KEYS = [
   'apiBurstLimit',
   'logRetentionDays',
   'approval',
+  'contained',
+  'readOnly',
 ] as const;
 
 /** `null` and `''` mean "not set", so `cdk.json` can list a key without fixing its value. */
@@ -202,6 +215,12 @@ const approvalSchema = z
     }
   });
 
+/** A flag given with `-c key=true` arrives as a string. */
+const flag = z.preprocess(
+  (v) => (v === 'true' ? true : v === 'false' ? false : unset(v)),
+  z.boolean().default(false),
+);
+
 const contextSchema = z.object({
   stage: z.preprocess(
     unset,
@@ -228,6 +247,8 @@ const contextSchema = z.object({
       .default(30),
   ),
   approval: z.preprocess(jsonObject, approvalSchema.default(APPROVAL_DEFAULTS)),
+  contained: flag,
+  readOnly: flag,
 });
 
 /** Thrown when the context holds an invalid value; the message lists every bad key. */
@@ -261,6 +282,8 @@ export function parseConfig(raw: Record<string, unknown>): AirlockConfig {
       approverSlackIds: [...new Set(c.approval.approverSlackIds)],
       requiredApprovals: c.approval.requiredApprovals,
     },
+    contained: c.contained,
+    readOnly: c.readOnly,
   };
 }
 

@@ -66,8 +66,14 @@ export class HubSpotSecrets extends Construct {
     const secret = new secretsmanager.Secret(this, id, {
       secretName: `crm-airlock/${stage}/hubspot-${kind}-token`,
       description:
-        `CRM Airlock (${stage}): HubSpot ${kind} token (${scopes}). Created with a random ` +
-        'placeholder; replace it with the real token using the rotate command.',
+        `CRM Airlock (${stage}): HubSpot ${kind} token (${scopes}). Created empty ` +
+        '(`{"token": ""}`); store the real token with `npm run token:set`.',
+      // An empty token, not a random one: until the real token is stored, the functions answer
+      // 503 without calling HubSpot, instead of sending a random bearer token to it.
+      generateSecretString: {
+        secretStringTemplate: JSON.stringify({ token: '' }),
+        generateStringKey: 'placeholder',
+      },
     });
     Validations.of(secret).acknowledge({ id: 'AwsSolutions-SMG4', reason: ROTATION_REASON });
     return secret;

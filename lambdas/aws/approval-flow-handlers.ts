@@ -113,7 +113,7 @@ export interface NotifyDeps {
 export function createNotifyHandler(deps: NotifyDeps) {
   return async (event: { approval_id: string; action_hash: string; task_token: string }) => {
     const a = await deps.approvals.get(event.approval_id);
-    if (!a || a.status !== 'pending_approval') {
+    if (a?.status !== 'pending_approval') {
       throw new FlowError('Airlock.NotPending', 'The approval is not pending.');
     }
     if (event.action_hash !== a.action_hash || actionHash(a.action) !== a.action_hash) {
@@ -165,7 +165,7 @@ export function createWriteHandler(deps: WriteDeps) {
     const calls: HubSpotCall[] = [];
     const a = await deps.approvals.get(event.approval_id);
     if (a?.result?.note_id) return { note_id: a.result.note_id, calls };
-    if (!a || a.status !== 'approved') {
+    if (a?.status !== 'approved') {
       throw new FlowError('Airlock.NotPending', 'The approval is not approved.');
     }
     if (event.action_hash !== a.action_hash || actionHash(a.action) !== a.action_hash) {

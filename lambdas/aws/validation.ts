@@ -60,8 +60,21 @@ const sfn = new SFNClient({ requestHandler: { connectionTimeout: 1000, requestTi
 const control = { contained: env.AIRLOCK_CONTAINED, readOnly: env.AIRLOCK_READ_ONLY };
 
 const run = createValidationHandler({
-  hubspot: new LambdaHubSpot(new LambdaClient({}), env.HUBSPOT_CALL_FUNCTION_NAME),
-  audit: new S3AuditSink(new S3Client({}), env.AUDIT_BUCKET_NAME, env.AUDIT_PREFIX),
+  // Bounded waits: a hung dependency answers 502/503 with an audit record, not a function timeout.
+  hubspot: new LambdaHubSpot(
+    new LambdaClient({
+      requestHandler: {
+        connectionTimeout: 1000,
+        requestTimeout: env.AIRLOCK_REQUEST_DEADLINE_MS + 2000,
+      },
+    }),
+    env.HUBSPOT_CALL_FUNCTION_NAME,
+  ),
+  audit: new S3AuditSink(
+    new S3Client({ requestHandler: { connectionTimeout: 1000, requestTimeout: 3000 } }),
+    env.AUDIT_BUCKET_NAME,
+    env.AUDIT_PREFIX,
+  ),
   approvals,
   workflow: {
     // The approval id names the execution: starting it twice is refused by Step Functions.

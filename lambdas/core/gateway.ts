@@ -18,7 +18,7 @@ import type {
   Logger,
 } from './ports';
 import { isRead, runRead } from './reads';
-import { redactSecrets } from './redact';
+import { containsSecret, redactSecrets } from './redact';
 import { auditFieldsOf, parseEnvelope, parseJson, validateAction } from './validate';
 
 export interface GatewayConfig {
@@ -381,13 +381,10 @@ export class Gateway {
    * be stored with a pending write, shown to approvers and written into HubSpot.
    */
   private refuseSecrets(rawBody: string): void {
-    const secrets = (this.deps.secrets?.() ?? []).filter((s) => s.length >= 8);
-    if (
-      secrets.some((s) => rawBody.includes(s) || rawBody.includes(JSON.stringify(s).slice(1, -1)))
-    ) {
+    if (containsSecret(rawBody, this.deps.secrets?.() ?? [])) {
       throw new AirlockError(
         'prompt_rejected',
-        "The request contains one of the gateway's credentials; it was not run. The operator should rotate that credential.",
+        "The request contains a credential (a HubSpot, Slack or AWS key, or one of the gateway's own); it was not run, and it is redacted from the audit log. Rotate that credential.",
         { details: { rule: 'credential_in_request' } },
       );
     }

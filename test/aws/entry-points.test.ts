@@ -170,6 +170,23 @@ describe('the Lambda entry points', () => {
     expect(res.body).not.toContain('Acme Corp');
   });
 
+  it('validation refuses a pasted HubSpot token and keeps it out of the audit object', async () => {
+    s3.reset();
+    s3.on(PutObjectCommand).resolves({});
+    const { handler } = await import('../../lambdas/aws/validation');
+    const token = 'pat-eu1-0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0';
+    const event = apiEvent('POST', '/v1/actions', {
+      user_id: 'u',
+      agent_prompt: `my token is ${token}`,
+      action: { action: 'search_company', name: 'Acme' },
+    });
+    const res = (await handler(event, context)) as APIGatewayProxyResult;
+    expect([res.statusCode, JSON.parse(res.body).error.code]).toEqual([422, 'prompt_rejected']);
+    const body = String(s3.commandCalls(PutObjectCommand)[0]?.args[0].input.Body);
+    expect(body).not.toContain(token);
+    expect(JSON.parse(body).agent_prompt).toBe('my token is [REDACTED]');
+  });
+
   it('validation refuses an event without a caller identity', async () => {
     s3.reset();
     s3.on(PutObjectCommand).resolves({});

@@ -112,9 +112,7 @@ describe('the HubSpot-call function', () => {
       'a filter outside the allowlist',
       {
         request: {
-          filterGroups: [
-            { filters: [{ propertyName: 'phone', operator: 'EQ', value: '555' }] },
-          ],
+          filterGroups: [{ filters: [{ propertyName: 'phone', operator: 'EQ', value: '555' }] }],
           properties: ['name'],
           limit: 1,
         },

@@ -367,7 +367,12 @@ describe('secrets', () => {
       const p = resource(id).Properties;
       expect(p?.Name).toBe(name);
       expect(p?.SecretString).toBeUndefined();
-      expect(p?.GenerateSecretString).toEqual({});
+      // Created with an empty token: until the real one is stored, the functions answer 503
+      // without calling HubSpot (a random placeholder would be sent to HubSpot as a token).
+      expect(p?.GenerateSecretString).toEqual({
+        SecretStringTemplate: '{"token":""}',
+        GenerateStringKey: 'placeholder',
+      });
     }
   });
 });
@@ -629,6 +634,20 @@ describe('configuration from context', () => {
     });
     prod.template.hasResourceProperties('AWS::SecretsManager::Secret', {
       Name: 'crm-airlock/prod/hubspot-read-token',
+    });
+    // The access log is the only trace of requests API Gateway refuses itself: kept a year too.
+    const stage = Object.values(prod.json.Resources).find(
+      (r) => r.Type === 'AWS::ApiGateway::Stage',
+    );
+    const setting = stage?.Properties?.AccessLogSetting as { DestinationArn: unknown } | undefined;
+    const accessLogId = [...referencedIds(setting?.DestinationArn)][0] ?? '';
+    expect(prod.json.Resources[accessLogId]?.Properties?.RetentionInDays).toBe(365);
+  });
+
+  it('contains the gateway with -c contained=true, and turns writes off with -c readOnly=true', () => {
+    const contained = synthAirlock({ contained: 'true', readOnly: 'true' });
+    contained.template.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: { Variables: { AIRLOCK_CONTAINED: 'true', AIRLOCK_READ_ONLY: 'true' } },
     });
   });
 

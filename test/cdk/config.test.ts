@@ -17,6 +17,8 @@ describe('deployment configuration (CDK context)', () => {
         approverSlackIds: [],
         requiredApprovals: { create_note: 1 },
       },
+      contained: false,
+      readOnly: false,
     });
   });
 
@@ -46,6 +48,8 @@ describe('deployment configuration (CDK context)', () => {
         alarmEmail: 'ops@example.com',
         approval: '{"approvalTtlSeconds": "600"}',
         auditLockMode: null,
+        contained: 'true',
+        readOnly: 'false',
       }),
     ).toEqual({
       stage: 'dev',
@@ -62,6 +66,8 @@ describe('deployment configuration (CDK context)', () => {
         approverSlackIds: [],
         requiredApprovals: { create_note: 1 },
       },
+      contained: true,
+      readOnly: false,
     });
   });
 
@@ -129,6 +135,7 @@ describe('deployment configuration (CDK context)', () => {
       { approval: { approverSlackIds: ['U0123456789'], requiredApprovals: { create_note: 2 } } },
       'approval.requiredApprovals.create_note',
     ],
+    [{ contained: 'yes' }, 'contained'],
   ])('refuses %j, naming %s', (raw, key) => {
     expect(() => parseConfig(raw)).toThrow(ConfigError);
     expect(() => parseConfig(raw)).toThrow(new RegExp(`\\b${key.replaceAll('.', '\\.')}:`));

@@ -153,6 +153,15 @@ export const CASES: ContractCase[] = [
     code: 'prompt_rejected',
   },
   {
+    name: 'a HubSpot token pasted into the prompt',
+    method: 'POST',
+    path: '/v1/actions',
+    action: { action: 'search_company', domain: 'acme.com' },
+    prompt: 'Use pat-na1-0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0 for this',
+    status: 422,
+    code: 'prompt_rejected',
+  },
+  {
     name: 'a bulk read',
     method: 'POST',
     path: '/v1/actions',

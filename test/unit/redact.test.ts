@@ -28,6 +28,16 @@ describe('secret redaction', () => {
     expect(redactSecrets({ a: `x${odd}` }, [odd])).toEqual({ a: `x${REDACTED}` });
   });
 
+  it('redacts credentials by their shape, without knowing them', () => {
+    const pat = 'pat-na1-0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0';
+    const record = {
+      agent_prompt: `token ${pat} and xoxb-1234567890-abcdefghij and AKIAABCDEFGHIJKLMNOP`,
+    };
+    expect(redactSecrets(record, [])).toEqual({
+      agent_prompt: `token ${REDACTED} and ${REDACTED} and ${REDACTED}`,
+    });
+  });
+
   it('ignores secrets too short to be real, which would redact ordinary words', () => {
     expect(redactSecrets({ a: 'the cat' }, ['cat'])).toEqual({ a: 'the cat' });
   });
