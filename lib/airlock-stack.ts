@@ -17,6 +17,18 @@ export const ALLOWED_ACTIONS = [
   'create_note',
 ];
 
+/**
+ * Writes are served only once Slack is configured (channel, workspace, approvers): without it a
+ * write could never be decided, so it is refused at once (403) instead of waiting to expire.
+ */
+export function allowedActions(approval: AirlockConfig['approval']): string[] {
+  const slackReady =
+    approval.slackChannelId !== '' &&
+    approval.slackTeamId !== '' &&
+    approval.approverSlackIds.length > 0;
+  return slackReady ? ALLOWED_ACTIONS : ALLOWED_ACTIONS.filter((a) => a !== 'create_note');
+}
+
 export interface AirlockStackProps extends StackProps {
   /**
    * The validated deployment configuration (`configFromContext` in `bin/app.ts`).
@@ -103,7 +115,7 @@ export class AirlockStack extends Stack {
         AUDIT_PREFIX,
         AIRLOCK_PROMPT_POLICY: 'block',
         AIRLOCK_REQUEST_DEADLINE_MS: '8000',
-        AIRLOCK_ALLOWED_ACTIONS: ALLOWED_ACTIONS.join(','),
+        AIRLOCK_ALLOWED_ACTIONS: allowedActions(config.approval).join(','),
         AIRLOCK_CONTAINED: String(config.contained),
         AIRLOCK_READ_ONLY: String(config.readOnly),
         ...this.approval.validationEnvironment(),

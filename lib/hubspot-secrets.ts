@@ -44,7 +44,7 @@ export class HubSpotSecrets extends Construct {
       'WriteToken',
       props.stage,
       'write',
-      'crm.objects.contacts.write, used only by the approved write path',
+      'crm.objects.contacts.write and crm.objects.contacts.read (a retried write looks for its note first), used only by the approved write path',
     );
   }
 

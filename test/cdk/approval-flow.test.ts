@@ -338,6 +338,9 @@ describe('the other functions of the flow', () => {
     expect(env(validation.function)).toMatchObject({
       AIRLOCK_APPROVAL_TTL_SECONDS: '600',
       AIRLOCK_REQUIRED_APPROVALS: '{"create_note":2}',
+      // With Slack configured, writes are served (held for approval).
+      AIRLOCK_ALLOWED_ACTIONS:
+        'search_contact,search_company,get_last_email_interaction,create_note',
     });
     const notify = approvalFlowDefinition(custom).definition.States.Notify;
     expect(notify?.TimeoutSeconds).toBe(600);
