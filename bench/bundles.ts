@@ -26,6 +26,14 @@ const ENV = {
   HUBSPOT_READ_SECRET_ARN: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:read',
   HUBSPOT_CALL_FUNCTION_NAME: 'hubspot-call',
   AUDIT_BUCKET_NAME: 'audit',
+  APPROVAL_TABLE_NAME: 'approvals',
+  STATE_MACHINE_ARN: 'arn:aws:states:eu-west-1:123456789012:stateMachine:approvals',
+  HUBSPOT_WRITE_SECRET_ARN: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:write',
+  SLACK_BOT_TOKEN_SECRET_ARN: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:bot',
+  SLACK_SIGNING_SECRET_ARN: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:signing',
+  SLACK_CHANNEL_ID: 'C0123456789',
+  SLACK_TEAM_ID: 'T0123456789',
+  SLACK_APPROVER_IDS: 'U0123456789',
 };
 
 function loadMs(file: string): number {
@@ -39,7 +47,14 @@ function loadMs(file: string): number {
       ],
       { env: ENV, encoding: 'utf8' },
     );
-    if (run.status !== 0) throw new Error(`loading ${file} failed:\n${run.stderr}`);
+    if (run.status !== 0) {
+      const lastLine = run.stderr
+        .trim()
+        .split('\n')
+        .filter((l) => l.startsWith('Error'))
+        .pop();
+      throw new Error(`loading ${file} failed: ${lastLine ?? run.stderr.slice(-500)}`);
+    }
     times.push(Number(run.stdout.trim()));
   }
   return Math.min(...times);
