@@ -251,9 +251,15 @@ export function createFinishHandler(deps: FinishDeps) {
     } else if (event.outcome === 'denied') {
       done = a.status === 'denied' ? a : null;
     } else if (event.outcome === 'expired') {
-      done = await deps.approvals.transition(a.approval_id, 'pending_approval', {
-        status: 'expired',
-      });
+      // A click in the last instant may have approved it while the wait timed out: the state
+      // machine took the expiry path, so nothing is written, and the record says expired.
+      done =
+        (await deps.approvals.transition(a.approval_id, 'pending_approval', {
+          status: 'expired',
+        })) ??
+        (a.result
+          ? null
+          : await deps.approvals.transition(a.approval_id, 'approved', { status: 'expired' }));
     } else {
       outcome = 'failed';
       const error = {

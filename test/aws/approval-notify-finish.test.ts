@@ -131,6 +131,13 @@ describe('the Notify and Finish tasks', () => {
     expect(JSON.stringify(updated[0]?.message)).toContain('5400000099');
   });
 
+  it('Finish marks expired an approval approved in the instant its wait timed out', async () => {
+    const a = await create('apr_photo_finish', { status: 'approved' });
+    await finish()({ approval_id: a.approval_id, outcome: 'expired' });
+    expect((await store.get(a.approval_id))?.status).toBe('expired');
+    expect(records.map((r) => r.outcome)).toEqual(['expired']);
+  });
+
   it('Finish marks an expired approval expired, and a failed write failed without its error text', async () => {
     const e = await create('apr_late');
     await finish()({ approval_id: e.approval_id, outcome: 'expired' });
