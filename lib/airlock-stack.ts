@@ -91,6 +91,7 @@ export class AirlockStack extends Stack {
     this.secrets.grantReadTokenValue(this.hubspotCall.role);
 
     this.approval = new AirlockApprovalFlow(this, 'Approval', {
+      control: { contained: config.contained, readOnly: config.readOnly },
       stage: config.stage,
       approval: config.approval,
       hubspotCall: this.hubspotCall.function,

@@ -78,6 +78,12 @@ export interface AirlockApprovalFlowProps {
    */
   readonly writeToken: secretsmanager.ISecret;
   /**
+   * The kill switch and read-only mode (`-c contained=true`, `-c readOnly=true`): while either
+   * is on, approve clicks are refused (the write stays pending) and no write runs.
+   * @default both off
+   */
+  readonly control?: { contained: boolean; readOnly: boolean };
+  /**
    * The audit bucket; the finish and Slack functions append records under `audit/`.
    * @default none, required
    */
@@ -200,6 +206,7 @@ export class AirlockApprovalFlow extends Construct {
         HUBSPOT_WRITE_SECRET_ARN: props.writeToken.secretArn,
         HUBSPOT_BASE_URL,
         SECRET_TTL_SECONDS: '60',
+        ...controlEnvironment(props.control),
       },
     });
     this.grantItems(this.write.role, ['dynamodb:GetItem', 'dynamodb:UpdateItem']);
@@ -239,11 +246,10 @@ export class AirlockApprovalFlow extends Construct {
         SLACK_APPROVER_IDS: props.approval.approverSlackIds.join(','),
         AUDIT_BUCKET_NAME: props.audit.bucket.bucketName,
         AUDIT_PREFIX,
+        ...controlEnvironment(props.control),
       },
     });
-    this.grantItems(this.slackInteractions.role, ['dynamodb:GetItem', 'dynamodb:UpdateItem'], {
-      query: true,
-    });
+    this.grantItems(this.slackInteractions.role, ['dynamodb:GetItem', 'dynamodb:UpdateItem']);
     grantSecretValue(this.slackInteractions.role, this.slackSigningSecret);
     props.audit.grantAppend(this.slackInteractions.role);
     this.grantTaskCallback(this.slackInteractions.role);
@@ -469,6 +475,13 @@ export class AirlockApprovalFlow extends Construct {
         payloadResponseOnly: true,
         // The finish result is not needed downstream; the state's input passes through.
         resultPath: sfn.JsonPath.DISCARD,
+      }).addRetry({
+        // The outcome must reach the audit log: a failed Finish (S3, DynamoDB, Slack) runs
+        // again, and it audits each outcome once however often it runs.
+        errors: ['States.TaskFailed'],
+        maxAttempts: 5,
+        interval: Duration.seconds(2),
+        backoffRate: 2,
       });
     const done = new sfn.Succeed(this, S.done, {
       comment: 'Completed, denied or expired: the outcome is recorded.',
@@ -549,4 +562,15 @@ function grantSecretValue(grantee: iam.IGrantable, secret: secretsmanager.ISecre
       resources: [secret.secretArn],
     }),
   );
+}
+
+/** The kill switch and read-only flags as the functions read them. */
+function controlEnvironment(control?: {
+  contained: boolean;
+  readOnly: boolean;
+}): Record<string, string> {
+  return {
+    AIRLOCK_CONTAINED: String(control?.contained ?? false),
+    AIRLOCK_READ_ONLY: String(control?.readOnly ?? false),
+  };
 }

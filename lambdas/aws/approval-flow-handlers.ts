@@ -5,7 +5,7 @@
  */
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { ApprovalCore, noteInputOf } from '../core/approvals';
-import type { AuditOutcome, AuditRecord } from '../core/audit';
+import type { AuditRecord } from '../core/audit';
 import { AirlockError, asAirlockError } from '../core/errors';
 import { approvalRecordFields } from '../core/gateway';
 import { actionHash } from '../core/hash';
@@ -145,6 +145,8 @@ export function createNotifyHandler(deps: NotifyDeps) {
 
 export interface WriteDeps {
   approvals: FlowStore;
+  /** The kill switch and read-only mode: no write runs while either is on. */
+  control(): Promise<{ contained: boolean; readOnly: boolean }>;
   hubspot: HubSpotPort;
   clock: Clock;
   deadlineMs: number;
@@ -173,6 +175,10 @@ export function createWriteHandler(deps: WriteDeps) {
         'Airlock.HashMismatch',
         'The action does not match its approval hash; nothing was written.',
       );
+    }
+    const control = await deps.control();
+    if (control.contained || control.readOnly) {
+      throw new FlowError('Airlock.WriteRefused', 'Writes are stopped by the operator.');
     }
     const input = noteInputOf(a);
     const ctx = { deadline: deps.clock.now() + deps.deadlineMs, calls };
@@ -217,6 +223,13 @@ export function createWriteHandler(deps: WriteDeps) {
 
 // ---- Finish: record the outcome, update the Slack message ---------------------------------
 
+const TARGET_STATUS = {
+  completed: 'completed',
+  denied: 'denied',
+  expired: 'expired',
+  failed: 'failed',
+} as const satisfies Record<string, Approval['status']>;
+
 export interface FinishDeps {
   approvals: FlowStore;
   audit: AuditSink;
@@ -242,7 +255,7 @@ export function createFinishHandler(deps: FinishDeps) {
     const errorName = (event.error?.Error ?? 'failed').replace(/[^\w.]/g, '').slice(0, 64);
     const noteId = event.note_id ?? event.write?.note_id;
     let done: Approval | null = null;
-    let outcome: AuditOutcome = event.outcome;
+    let outcome: keyof typeof TARGET_STATUS = event.outcome;
     if (event.outcome === 'completed' && noteId) {
       done = await deps.approvals.transition(a.approval_id, 'approved', {
         status: 'completed',
@@ -274,7 +287,10 @@ export function createFinishHandler(deps: FinishDeps) {
         }));
     }
     const final = done ?? (await deps.approvals.get(a.approval_id)) ?? a;
-    if (done) {
+    // Audited once: when this run moved the status, or when an earlier run moved it but failed
+    // before its record was written (a retried Finish). `finished_at` marks the record written.
+    const target = TARGET_STATUS[outcome];
+    if (!final.finished_at && final.status === target) {
       await auditEvent(deps.audit, deps.clock, a.request_id, startedAt, {
         ...approvalRecordFields(final),
         outcome,
@@ -282,6 +298,10 @@ export function createFinishHandler(deps: FinishDeps) {
           outcome === 'failed' ? errorName : outcome === 'expired' ? 'approval_expired' : null,
         response_status: null,
         hubspot_calls: event.write?.calls ?? [],
+      });
+      await deps.approvals.transition(final.approval_id, target, {
+        status: target,
+        finished_at: new Date(deps.clock.now()).toISOString(),
       });
     }
     if (final.slack) {
@@ -318,6 +338,8 @@ export function createFinishHandler(deps: FinishDeps) {
 
 export interface SlackDeps {
   approvals: FlowStore;
+  /** The kill switch and read-only mode: approvals wait while either is on. */
+  control(): Promise<{ contained: boolean; readOnly: boolean }>;
   audit: AuditSink;
   signingSecret(): Promise<string>;
   policy: { teamId: string; approverIds: readonly string[] };
@@ -332,6 +354,14 @@ export interface SlackDeps {
   log: Logger;
 }
 
+/** Decided, and no sign yet that the state machine moved on (no write started, no outcome). */
+function decidedButUnsent(a: Approval): boolean {
+  return (
+    (a.status === 'approved' && !a.write_started_at && !a.result) ||
+    (a.status === 'denied' && !a.finished_at)
+  );
+}
+
 const ACK: APIGatewayProxyResult = {
   statusCode: 200,
   headers: { 'content-type': 'text/plain' },
@@ -340,6 +370,21 @@ const ACK: APIGatewayProxyResult = {
 
 export function createSlackInteractionsHandler(deps: SlackDeps) {
   const core = new ApprovalCore(deps.approvals, deps.clock);
+  /** Sends a made decision to the waiting state machine (again, if an earlier send failed). */
+  const resume = async (a: Approval) => {
+    const token = await deps.approvals.getTaskToken(a.approval_id);
+    if (!token) {
+      throw new AirlockError(
+        'internal_error',
+        'The approval flow is not waiting for this approval.',
+      );
+    }
+    const approved = a.status === 'approved';
+    await deps.sendDecision(token, {
+      decision: approved ? 'approved' : 'denied',
+      by: approved ? (a.approvals ?? []).map((x) => x.by) : a.decided_by ? [a.decided_by] : [],
+    });
+  };
   return async (event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult> => {
     const startedAt = deps.clock.now();
     const requestId = deps.ids.requestId();
@@ -403,6 +448,15 @@ export function createSlackInteractionsHandler(deps: SlackDeps) {
       return ACK;
     }
     try {
+      if (interaction.decision === 'approve') {
+        const control = await deps.control();
+        if (control.contained || control.readOnly) {
+          throw new AirlockError(
+            control.contained ? 'gateway_contained' : 'read_only_mode',
+            'Writes are stopped by the operator; the approval stays pending until they resume.',
+          );
+        }
+      }
       const outcome = await core.decide({
         approvalId: interaction.approvalId,
         deciderId: interaction.userId,
@@ -414,22 +468,18 @@ export function createSlackInteractionsHandler(deps: SlackDeps) {
         await tell(`Approval recorded; ${outcome.remaining} more approver(s) needed.`);
         return ACK;
       }
-      const token = await deps.approvals.getTaskToken(outcome.approval.approval_id);
-      if (!token)
-        throw new AirlockError(
-          'internal_error',
-          'The approval flow is not waiting for this approval.',
-        );
-      await deps.sendDecision(token, {
-        decision: outcome.kind,
-        by: (outcome.approval.approvals ?? [])
-          .map((x) => x.by)
-          .concat(outcome.kind === 'denied' ? [interaction.userId] : []),
-      });
+      // The decision's record first: a decision the state machine acts on is always audited.
       await record({ ...fields, outcome: outcome.kind, response_status: 200 });
+      await resume(outcome.approval);
       return ACK;
     } catch (err) {
       const e = asAirlockError(err);
+      if (e.code === 'already_decided') {
+        // A decision whose resumption failed earlier is sent again: the state machine must
+        // not wait out the expiry on a decision already made.
+        const current = await deps.approvals.get(interaction.approvalId);
+        if (current && decidedButUnsent(current)) await resume(current).catch(() => undefined);
+      }
       if (e.code === 'internal_error')
         deps.log.error('slack decision failed', { request_id: requestId, error: e.message });
       await record({

@@ -11,8 +11,15 @@ import { createWriteHandler } from './approval-flow-handlers';
 import { loadEnv } from './env';
 import { approvalStore } from './flow-env';
 
+const flag = z
+  .enum(['true', 'false'])
+  .default('false')
+  .transform((v) => v === 'true');
+
 const env = loadEnv(
   z.object({
+    AIRLOCK_CONTAINED: flag,
+    AIRLOCK_READ_ONLY: flag,
     APPROVAL_TABLE_NAME: z.string().min(1),
     HUBSPOT_WRITE_SECRET_ARN: z.string().min(1),
     HUBSPOT_BASE_URL: z.url().default('https://api.hubapi.com'),
@@ -22,6 +29,7 @@ const env = loadEnv(
 
 const run = createWriteHandler({
   approvals: approvalStore(env.APPROVAL_TABLE_NAME),
+  control: async () => ({ contained: env.AIRLOCK_CONTAINED, readOnly: env.AIRLOCK_READ_ONLY }),
   hubspot: new HubSpotAdapter({
     tokens: new SecretsTokenProvider({
       client: new SecretsManagerClient({}),

@@ -15,8 +15,15 @@ import { createSlackInteractionsHandler } from './approval-flow-handlers';
 import { loadEnv } from './env';
 import { approvalStore, secretValue } from './flow-env';
 
+const flag = z
+  .enum(['true', 'false'])
+  .default('false')
+  .transform((v) => v === 'true');
+
 const env = loadEnv(
   z.object({
+    AIRLOCK_CONTAINED: flag,
+    AIRLOCK_READ_ONLY: flag,
     APPROVAL_TABLE_NAME: z.string().min(1),
     SLACK_SIGNING_SECRET_ARN: z.string().min(1),
     SLACK_TEAM_ID: z.string().min(1),
@@ -35,6 +42,7 @@ const sfn = new SFNClient({ requestHandler: { connectionTimeout: 1000, requestTi
 
 const run = createSlackInteractionsHandler({
   approvals: approvalStore(env.APPROVAL_TABLE_NAME),
+  control: async () => ({ contained: env.AIRLOCK_CONTAINED, readOnly: env.AIRLOCK_READ_ONLY }),
   audit: new S3AuditSink(new S3Client({}), env.AUDIT_BUCKET_NAME, env.AUDIT_PREFIX),
   signingSecret: secretValue(env.SLACK_SIGNING_SECRET_ARN, 'Slack signing secret'),
   policy: { teamId: env.SLACK_TEAM_ID, approverIds: env.SLACK_APPROVER_IDS },

@@ -116,6 +116,8 @@ export interface Approval {
   slack?: { channel: string; ts: string };
   /** Set just before the write is sent to HubSpot, so a retry knows to look before writing. */
   write_started_at?: string;
+  /** AWS only: set once the flow's outcome is audited, so a retried Finish audits it once. */
+  finished_at?: string;
 }
 
 /**

@@ -29,6 +29,8 @@ const TEAM = 'T0E2ETEAM';
  * real Notify, Write and Finish handlers over dynalite and the HubSpot emulator; a signed Slack
  * click goes through the real Slack handler, which resumes the execution with the task token.
  */
+const open = { contained: false, readOnly: false };
+
 describe('the approval flow on AWS, end to end', () => {
   let db: DynaliteApprovals;
   let store: DynamoApprovalStore;
@@ -77,6 +79,7 @@ describe('the approval flow on AWS, end to end', () => {
     }),
     write: createWriteHandler({
       approvals: store,
+      control: async () => open,
       hubspot: new HubSpotAdapter({
         tokens: { get: async () => WRITE },
         basePath: emulator.url,
@@ -124,6 +127,7 @@ describe('the approval flow on AWS, end to end', () => {
   const slackHandler = () =>
     createSlackInteractionsHandler({
       approvals: store,
+      control: async () => open,
       audit: sink,
       signingSecret: async () => SIGNING,
       policy: { teamId: TEAM, approverIds: ['U0ANNA'] },

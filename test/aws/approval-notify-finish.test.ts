@@ -131,6 +131,34 @@ describe('the Notify and Finish tasks', () => {
     expect(JSON.stringify(updated[0]?.message)).toContain('5400000099');
   });
 
+  it('a Finish retried after its audit write failed writes the record once', async () => {
+    const a = await create('apr_finish_retry', { status: 'approved' });
+    let failAudit = true;
+    const flaky = () =>
+      createFinishHandler({
+        approvals: store,
+        audit: {
+          append: async (r) => {
+            if (failAudit) {
+              failAudit = false;
+              throw new Error('S3 503');
+            }
+            records.push(r);
+          },
+        },
+        slack,
+        clock: { now: () => Date.now() },
+        log: jsonLogger(() => undefined),
+      });
+    await expect(
+      flaky()({ approval_id: a.approval_id, outcome: 'completed', note_id: '54' }),
+    ).rejects.toThrow('S3 503');
+    await flaky()({ approval_id: a.approval_id, outcome: 'completed', note_id: '54' });
+    await flaky()({ approval_id: a.approval_id, outcome: 'completed', note_id: '54' });
+    expect(records.map((r) => r.outcome)).toEqual(['completed']);
+    expect((await store.get(a.approval_id))?.finished_at).toEqual(expect.any(String));
+  });
+
   it('Finish marks expired an approval approved in the instant its wait timed out', async () => {
     const a = await create('apr_photo_finish', { status: 'approved' });
     await finish()({ approval_id: a.approval_id, outcome: 'expired' });

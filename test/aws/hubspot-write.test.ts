@@ -35,9 +35,11 @@ describe('the HubSpot write task', () => {
       basePath: emulator.url,
       backoffMs: 1,
     });
+  let control = { contained: false, readOnly: false };
   const handler = (approvals: FlowStore = store) =>
     createWriteHandler({
       approvals,
+      control: async () => control,
       hubspot: hubspot(),
       clock: { now: () => Date.now() },
       deadlineMs: 3000,
@@ -119,6 +121,21 @@ describe('the HubSpot write task', () => {
       }),
     ).rejects.toMatchObject({ name: 'Airlock.HashMismatch' });
     expect(notesWith('Original text.')).toHaveLength(0);
+  });
+
+  it('writes nothing while the gateway is contained or read-only', async () => {
+    const a = await approved('apr_contained', 'Held by the kill switch.');
+    control = { contained: true, readOnly: false };
+    try {
+      await expect(
+        handler()({ approval_id: a.approval_id, action_hash: a.action_hash }),
+      ).rejects.toMatchObject({
+        name: 'Airlock.WriteRefused',
+      });
+    } finally {
+      control = { contained: false, readOnly: false };
+    }
+    expect(notesWith('Held by the kill switch.')).toHaveLength(0);
   });
 
   it('refuses an approval that is not approved', async () => {

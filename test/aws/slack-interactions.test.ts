@@ -76,6 +76,8 @@ describe('POST /slack/interactions', () => {
   const decisions: { token: string; output: { decision: string; by: string[] } }[] = [];
   const told: string[] = [];
   let handler: ReturnType<typeof createSlackInteractionsHandler>;
+  let control = { contained: false, readOnly: false };
+  let failSends = 0;
 
   beforeAll(async () => {
     db = await startDynaliteApprovals();
@@ -85,10 +87,19 @@ describe('POST /slack/interactions', () => {
     store = new Store(db.client, db.tableName);
     handler = createSlackInteractionsHandler({
       approvals: store,
+      control: async () => control,
       audit: { append: async (r) => void records.push(r) },
       signingSecret: async () => SECRET,
       policy: { teamId: TEAM, approverIds: ['U0ANNA', 'U0BEN', 'U0REQUESTER'] },
-      sendDecision: async (token, output) => void decisions.push({ token, output }),
+      sendDecision: async (token, output) => {
+        // As on AWS: a task token resumes its task once; a second send is refused.
+        if (decisions.some((d) => d.token === token)) throw new Error('TaskTimedOut');
+        if (failSends > 0) {
+          failSends -= 1;
+          throw new Error('ThrottlingException');
+        }
+        decisions.push({ token, output });
+      },
       respond: async (_url, text) => void told.push(text),
       clock: { now: () => Date.now() },
       ids: randomIds,
@@ -211,6 +222,35 @@ describe('POST /slack/interactions', () => {
       },
     ]);
     expect(records.map((r) => r.outcome)).toEqual(['pending_approval', 'rejected', 'approved']);
+  });
+
+  it('holds approvals while the gateway is contained, but lets a deny through', async () => {
+    await pending('apr_held');
+    control = { contained: true, readOnly: false };
+    try {
+      await send(signed(click('apr_held', 'U0ANNA')));
+      expect(decisions).toEqual([]);
+      expect(records[0]).toMatchObject({ outcome: 'rejected', reason: 'gateway_contained' });
+      expect((await store.get('apr_held'))?.status).toBe('pending_approval');
+      await send(signed(click('apr_held', 'U0ANNA', 'deny')));
+      expect(decisions[0]?.output.decision).toBe('denied');
+    } finally {
+      control = { contained: false, readOnly: false };
+    }
+  });
+
+  it('sends a decision again when the first send to the state machine failed', async () => {
+    await pending('apr_resend');
+    failSends = 1;
+    await send(signed(click('apr_resend', 'U0ANNA')));
+    expect(decisions).toEqual([]);
+    expect(told.pop()).toBe('The decision could not be recorded; try again.');
+    // The approval is decided; the next click is "already decided", and the decision goes out.
+    await send(signed(click('apr_resend', 'U0BEN')));
+    expect(decisions).toEqual([
+      { token: 'task-token-apr_resend', output: { decision: 'approved', by: ['U0ANNA'] } },
+    ]);
+    expect(records.map((r) => r.outcome)).toEqual(['approved', 'failed', 'rejected']);
   });
 
   it('refuses an expired approval', async () => {

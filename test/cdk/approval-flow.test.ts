@@ -79,9 +79,6 @@ const resource = (logicalId: string, template: CfnTemplate = json) => {
 const prop = <T>(logicalId: string, name: string, template: CfnTemplate = json): T =>
   resource(logicalId, template).Properties?.[name] as T;
 const arnOf = (logicalId: string) => ({ 'Fn::GetAtt': [logicalId, 'Arn'] });
-const indexArn = (name: string) => ({
-  'Fn::Join': ['', [arnOf(ids.table), `/index/${name}`]],
-});
 const AUDIT_OBJECTS = { 'Fn::Join': ['', [arnOf('AuditBucket'), '/audit/*']] };
 
 /**
@@ -228,20 +225,16 @@ describe('the write path', () => {
 });
 
 describe('the other functions of the flow', () => {
-  it('lets the Slack callback only read its signing secret, get/update/query approvals, append audit records and send task success or failure', () => {
+  it('lets the Slack callback only read its signing secret, get/update approvals, append audit records and send task success or failure', () => {
     expect(grantsOf(ids.slackRole)).toEqual(
       expect.arrayContaining([
         { Action: ['dynamodb:GetItem', 'dynamodb:UpdateItem'], Resource: arnOf(ids.table) },
-        {
-          Action: ['dynamodb:Query'],
-          Resource: [arnOf(ids.table), indexArn('by_request'), indexArn('by_status')],
-        },
         { Action: ['secretsmanager:GetSecretValue'], Resource: { Ref: ids.signingSecret } },
         { Action: ['s3:PutObject'], Resource: AUDIT_OBJECTS },
         { Action: ['states:SendTaskFailure', 'states:SendTaskSuccess'], Resource: '*' },
       ]),
     );
-    expect(grantsOf(ids.slackRole)).toHaveLength(5);
+    expect(grantsOf(ids.slackRole)).toHaveLength(4);
   });
 
   it('keeps the task-callback actions in a statement of exactly those two actions', () => {
@@ -297,6 +290,9 @@ describe('the other functions of the flow', () => {
       HUBSPOT_WRITE_SECRET_ARN: { Ref: ids.writeSecret },
       HUBSPOT_BASE_URL: 'https://api.hubapi.com',
       SECRET_TTL_SECONDS: '60',
+      // The kill switch and read-only mode stop writes here too, not only at the validation.
+      AIRLOCK_CONTAINED: 'false',
+      AIRLOCK_READ_ONLY: 'false',
       ...common,
     });
     expect(env(ids.finishFn)).toEqual({
@@ -313,6 +309,8 @@ describe('the other functions of the flow', () => {
       SLACK_APPROVER_IDS: '',
       AUDIT_BUCKET_NAME: { Ref: 'AuditBucket' },
       AUDIT_PREFIX: 'audit/',
+      AIRLOCK_CONTAINED: 'false',
+      AIRLOCK_READ_ONLY: 'false',
       ...common,
     });
   });
