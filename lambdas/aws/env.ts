@@ -1,4 +1,4 @@
-import type { z } from 'zod';
+import * as z from 'zod';
 
 /** Parses a function's environment once, at cold start, failing with every problem named. */
 export function loadEnv<S extends z.ZodType>(
@@ -12,3 +12,12 @@ export function loadEnv<S extends z.ZodType>(
   }
   return parsed.data;
 }
+
+/** A `true`/`false` environment variable, false when unset. */
+export const envFlag = z
+  .enum(['true', 'false'])
+  .default('false')
+  .transform((v) => v === 'true');
+
+/** The kill switch and read-only mode, as the stack sets them (`-c contained=true`, …). */
+export const controlEnv = { AIRLOCK_CONTAINED: envFlag, AIRLOCK_READ_ONLY: envFlag };

@@ -8,18 +8,12 @@ import * as z from 'zod';
 import { SecretsTokenProvider } from '../adapters/aws/secrets-token-provider';
 import { HubSpotAdapter } from '../adapters/hubspot/hubspot-adapter';
 import { createWriteHandler } from './approval-flow-handlers';
-import { loadEnv } from './env';
+import { controlEnv, loadEnv } from './env';
 import { approvalStore } from './flow-env';
-
-const flag = z
-  .enum(['true', 'false'])
-  .default('false')
-  .transform((v) => v === 'true');
 
 const env = loadEnv(
   z.object({
-    AIRLOCK_CONTAINED: flag,
-    AIRLOCK_READ_ONLY: flag,
+    ...controlEnv,
     APPROVAL_TABLE_NAME: z.string().min(1),
     HUBSPOT_WRITE_SECRET_ARN: z.string().min(1),
     HUBSPOT_BASE_URL: z.url().default('https://api.hubapi.com'),

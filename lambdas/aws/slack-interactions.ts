@@ -12,18 +12,12 @@ import { S3AuditSink } from '../adapters/aws/s3-audit-sink';
 import { randomIds } from '../adapters/ids';
 import { jsonLogger } from '../adapters/json-logger';
 import { createSlackInteractionsHandler } from './approval-flow-handlers';
-import { loadEnv } from './env';
+import { controlEnv, loadEnv } from './env';
 import { approvalStore, secretValue } from './flow-env';
-
-const flag = z
-  .enum(['true', 'false'])
-  .default('false')
-  .transform((v) => v === 'true');
 
 const env = loadEnv(
   z.object({
-    AIRLOCK_CONTAINED: flag,
-    AIRLOCK_READ_ONLY: flag,
+    ...controlEnv,
     APPROVAL_TABLE_NAME: z.string().min(1),
     SLACK_SIGNING_SECRET_ARN: z.string().min(1),
     SLACK_TEAM_ID: z.string().min(1),

@@ -14,14 +14,10 @@ import { S3AuditSink } from '../adapters/aws/s3-audit-sink';
 import { randomIds } from '../adapters/ids';
 import { jsonLogger } from '../adapters/json-logger';
 import { CATALOG } from '../core/catalog';
-import { loadEnv } from './env';
+import { controlEnv, loadEnv } from './env';
 import { approvalStore } from './flow-env';
 import { createValidationHandler } from './validation-handler';
 
-const flag = z
-  .enum(['true', 'false'])
-  .default('false')
-  .transform((v) => v === 'true');
 const names = CATALOG.map((a) => a.name) as [string, ...string[]];
 
 const env = loadEnv(
@@ -49,8 +45,7 @@ const env = loadEnv(
           .filter(Boolean),
       )
       .pipe(z.array(z.enum(names))),
-    AIRLOCK_CONTAINED: flag,
-    AIRLOCK_READ_ONLY: flag,
+    ...controlEnv,
   }),
 );
 
