@@ -3,7 +3,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import { AirlockApi } from './api';
-import { AirlockApprovalFlow } from './approval-flow';
+import { AirlockApprovalFlow, denySecretToOthers } from './approval-flow';
 import { AUDIT_PREFIX, AuditBucket } from './audit-bucket';
 import { type AirlockConfig, LOG_RETENTION_DAYS } from './config';
 import { AirlockFunction } from './function-factory';
@@ -89,6 +89,7 @@ export class AirlockStack extends Stack {
       },
     });
     this.secrets.grantReadTokenValue(this.hubspotCall.role);
+    denySecretToOthers(this.secrets.readToken, this.hubspotCall.role);
 
     this.approval = new AirlockApprovalFlow(this, 'Approval', {
       control: { contained: config.contained, readOnly: config.readOnly },

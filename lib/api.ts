@@ -363,6 +363,14 @@ const GATEWAY_RESPONSES: {
     headers: { 'Retry-After': "'1'" },
   },
   {
+    // Any other refusal API Gateway makes itself (e.g. a malformed Authorization header):
+    // still our error format, with a request id, and API Gateway's own text never shown.
+    type: apigateway.ResponseType.DEFAULT_4XX,
+    status: '',
+    code: 'validation_failed',
+    message: 'The request was refused before reaching the gateway; check its signature and route.',
+  },
+  {
     type: apigateway.ResponseType.DEFAULT_5XX,
     status: '',
     code: 'internal_error',

@@ -211,6 +211,7 @@ export class AirlockApprovalFlow extends Construct {
     });
     this.grantItems(this.write.role, ['dynamodb:GetItem', 'dynamodb:UpdateItem']);
     grantSecretValue(this.write.role, props.writeToken);
+    denySecretToOthers(props.writeToken, this.write.role);
 
     this.finish = new AirlockFunction(this, 'ApprovalFinish', {
       entry: 'lambdas/aws/approval-finish.ts',
@@ -573,4 +574,21 @@ function controlEnvironment(control?: {
     AIRLOCK_CONTAINED: String(control?.contained ?? false),
     AIRLOCK_READ_ONLY: String(control?.readOnly ?? false),
   };
+}
+
+/**
+ * Defence in depth on a token: the secret's own policy refuses its value to every principal but
+ * `reader`, so a broad identity policy elsewhere in the account cannot read it either.
+ */
+export function denySecretToOthers(secret: secretsmanager.ISecret, reader: iam.IRole): void {
+  secret.addToResourcePolicy(
+    new iam.PolicyStatement({
+      sid: 'OnlyItsFunctionReadsTheValue',
+      effect: iam.Effect.DENY,
+      principals: [new iam.AnyPrincipal()],
+      actions: ['secretsmanager:GetSecretValue'],
+      resources: ['*'],
+      conditions: { ArnNotEquals: { 'aws:PrincipalArn': reader.roleArn } },
+    }),
+  );
 }

@@ -104,6 +104,18 @@ export class AuditBucket extends Construct {
       // more (minimum object sizes) than they save.
     });
     (this.bucket.node.defaultChild as s3.CfnBucket).overrideLogicalId(AUDIT_BUCKET_LOGICAL_ID);
+    // A record is written once: a put that could replace the current version of an existing key
+    // (shadowing the locked original with a newer one) is refused for every principal.
+    this.bucket.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'DenyAuditOverwrite',
+        effect: iam.Effect.DENY,
+        principals: [new iam.AnyPrincipal()],
+        actions: ['s3:PutObject'],
+        resources: [this.bucket.arnForObjects(`${AUDIT_PREFIX}*`)],
+        conditions: { Null: { 's3:if-none-match': 'true' } },
+      }),
+    );
   }
 
   /**

@@ -133,10 +133,14 @@ export function createNotifyHandler(deps: NotifyDeps) {
       });
     }
     const posted = await deps.slack.post(deps.channel, approvalMessage(slackView(a, name)));
-    await deps.approvals.transition(a.approval_id, 'pending_approval', {
-      status: 'pending_approval',
-      slack: posted,
-    });
+    // Kept whatever happened meanwhile (a fast click may already have decided), so the Finish
+    // task can always update this message and retire its buttons.
+    const now = await deps.approvals.get(a.approval_id);
+    if (now)
+      await deps.approvals.transition(now.approval_id, now.status, {
+        status: now.status,
+        slack: posted,
+      });
     return { notified: true };
   };
 }

@@ -47,6 +47,7 @@ describe('the S3 audit sink, against a mocked S3', () => {
       Bucket: 'audit-bucket',
       ChecksumAlgorithm: 'SHA256',
       ContentType: 'application/json',
+      IfNoneMatch: '*',
     });
     expect(input?.Key).toMatch(
       /^audit\/2026\/11\/29\/10\/2026-11-29T101530123Z_req_abc_completed_[0-9a-f]{8}\.json$/,

@@ -266,10 +266,49 @@ describe('IAM: least privilege', () => {
     }
     expect(resource(ids.validationRole).Properties?.ManagedPolicyArns).toBeUndefined();
     expect(resource(ids.validationRole).Properties?.Policies).toBeUndefined();
-    const secretPolicies = Object.values(json.Resources).filter(
-      (r) => r.Type === 'AWS::SecretsManager::ResourcePolicy',
+    // Secret resource policies may only refuse: none grants anything to anyone.
+    const secretStatements = Object.values(json.Resources)
+      .filter((r) => r.Type === 'AWS::SecretsManager::ResourcePolicy')
+      .flatMap(
+        (r) =>
+          (r.Properties?.ResourcePolicy as { Statement: { Effect: string }[] } | undefined)
+            ?.Statement ?? [],
+      );
+    expect(secretStatements.length).toBeGreaterThan(0);
+    expect(secretStatements.every((st) => st.Effect === 'Deny')).toBe(true);
+  });
+
+  it('makes each HubSpot token secret refuse its value to everyone but its one function', () => {
+    const policyOf = (secretId: string) =>
+      Object.values(json.Resources).find(
+        (r) =>
+          r.Type === 'AWS::SecretsManager::ResourcePolicy' &&
+          referencedIds(r.Properties?.SecretId).has(secretId),
+      )?.Properties?.ResourcePolicy as { Statement: Record<string, unknown>[] } | undefined;
+    const expectOnly = (secretId: string, roleId: string) =>
+      expect(policyOf(secretId)?.Statement).toEqual([
+        expect.objectContaining({
+          Effect: 'Deny',
+          Principal: { AWS: '*' },
+          Action: 'secretsmanager:GetSecretValue',
+          Condition: { ArnNotEquals: { 'aws:PrincipalArn': { 'Fn::GetAtt': [roleId, 'Arn'] } } },
+        }),
+      ]);
+    expectOnly(ids.readSecret, logicalIdOf(json, 'AWS::IAM::Role', 'HubSpotCallRole'));
+    expectOnly(ids.writeSecret, logicalIdOf(json, 'AWS::IAM::Role', 'ApprovalHubSpotWriteRole'));
+  });
+
+  it('refuses, for every principal, an audit put that could overwrite an existing record', () => {
+    const statements = bucketPolicyStatements('AuditBucket');
+    expect(statements).toContainEqual(
+      expect.objectContaining({
+        Sid: 'DenyAuditOverwrite',
+        Effect: 'Deny',
+        Principal: { AWS: '*' },
+        Action: 's3:PutObject',
+        Condition: { Null: { 's3:if-none-match': 'true' } },
+      }),
     );
-    expect(secretPolicies).toEqual([]);
   });
 
   it('lets the validation function invoke exactly the HubSpot-call function, put objects under audit/, keep approvals and start the approval flow', () => {

@@ -32,6 +32,9 @@ export class S3AuditSink implements AuditSink {
         Body: JSON.stringify(record),
         ContentType: 'application/json',
         ChecksumAlgorithm: 'SHA256',
+        // Written once: S3 refuses the put if the key exists (and the bucket policy refuses a
+        // put without this condition), so no record can be shadowed by a newer version.
+        IfNoneMatch: '*',
       }),
     );
   }
