@@ -276,6 +276,13 @@ async function main(): Promise<void> {
         HUBSPOT_TOKEN: readToken,
         HUBSPOT_WRITE_TOKEN: writeToken,
         HUBSPOT_BASE_URL: emulator.url,
+        // The bench measures throughput: the limits (which count in memory) are set out of reach,
+        // and still run on every request.
+        AIRLOCK_READS_PER_MINUTE: '100000000',
+        AIRLOCK_READS_PER_HOUR: '100000000',
+        AIRLOCK_DISTINCT_RECORDS_PER_HOUR: '100000000',
+        AIRLOCK_HUBSPOT_SEARCH_PER_SECOND: '100000000',
+        AIRLOCK_HUBSPOT_CALLS_PER_TEN_SECONDS: '100000000',
       }),
       // The real JSON logger (serialisation and redaction included), writing nowhere.
       {

@@ -11,6 +11,7 @@ import * as z from 'zod';
 import { S3AuditSink } from '../adapters/aws/s3-audit-sink';
 import { randomIds } from '../adapters/ids';
 import { jsonLogger } from '../adapters/json-logger';
+import { emfMetrics, observedAudit } from '../core/metrics';
 import { createSlackInteractionsHandler } from './approval-flow-handlers';
 import { controlEnv, loadEnv } from './env';
 import { approvalStore, secretValue } from './flow-env';
@@ -29,6 +30,7 @@ const env = loadEnv(
     ),
     AUDIT_BUCKET_NAME: z.string().min(1),
     AUDIT_PREFIX: z.string().default('audit/'),
+    AIRLOCK_STAGE: z.string().default('dev'),
   }),
 );
 
@@ -37,7 +39,11 @@ const sfn = new SFNClient({ requestHandler: { connectionTimeout: 1000, requestTi
 const run = createSlackInteractionsHandler({
   approvals: approvalStore(env.APPROVAL_TABLE_NAME),
   control: async () => ({ contained: env.AIRLOCK_CONTAINED, readOnly: env.AIRLOCK_READ_ONLY }),
-  audit: new S3AuditSink(new S3Client({}), env.AUDIT_BUCKET_NAME, env.AUDIT_PREFIX),
+  audit: observedAudit(
+    new S3AuditSink(new S3Client({}), env.AUDIT_BUCKET_NAME, env.AUDIT_PREFIX),
+    emfMetrics(env.AIRLOCK_STAGE),
+    Date.now,
+  ),
   signingSecret: secretValue(env.SLACK_SIGNING_SECRET_ARN, 'Slack signing secret'),
   policy: { teamId: env.SLACK_TEAM_ID, approverIds: env.SLACK_APPROVER_IDS },
   async sendDecision(taskToken, output) {

@@ -3,17 +3,22 @@
  * no HubSpot credential and no write path; reads go through the HubSpot-call function.
  * Clients are built once per container, outside the handler.
  */
+
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import middy from '@middy/core';
 import type { APIGatewayProxyEvent } from 'aws-lambda';
 import * as z from 'zod';
+import { DynamoRateLimiter } from '../adapters/aws/dynamo-rate-limiter';
 import { LambdaHubSpot } from '../adapters/aws/lambda-hubspot';
 import { S3AuditSink } from '../adapters/aws/s3-audit-sink';
 import { randomIds } from '../adapters/ids';
 import { jsonLogger } from '../adapters/json-logger';
 import { CATALOG } from '../core/catalog';
+import { emfMetrics, observedAudit } from '../core/metrics';
 import { controlEnv, loadEnv } from './env';
 import { approvalStore } from './flow-env';
 import { createValidationHandler } from './validation-handler';
@@ -46,6 +51,13 @@ const env = loadEnv(
       )
       .pipe(z.array(z.enum(names))),
     ...controlEnv,
+    AIRLOCK_STAGE: z.string().default('dev'),
+    RATE_LIMIT_TABLE_NAME: z.string().min(1),
+    AIRLOCK_READS_PER_MINUTE: z.coerce.number().int().min(1).default(30),
+    AIRLOCK_READS_PER_HOUR: z.coerce.number().int().min(1).default(300),
+    AIRLOCK_DISTINCT_RECORDS_PER_HOUR: z.coerce.number().int().min(1).default(200),
+    AIRLOCK_HUBSPOT_SEARCH_PER_SECOND: z.coerce.number().int().min(1).default(4),
+    AIRLOCK_HUBSPOT_CALLS_PER_TEN_SECONDS: z.coerce.number().int().min(1).default(90),
   }),
 );
 
@@ -65,10 +77,21 @@ const run = createValidationHandler({
     }),
     env.HUBSPOT_CALL_FUNCTION_NAME,
   ),
-  audit: new S3AuditSink(
-    new S3Client({ requestHandler: { connectionTimeout: 1000, requestTimeout: 3000 } }),
-    env.AUDIT_BUCKET_NAME,
-    env.AUDIT_PREFIX,
+  // Metrics are the audit records counted (EMF lines in the log, no API call on the way).
+  audit: observedAudit(
+    new S3AuditSink(
+      new S3Client({ requestHandler: { connectionTimeout: 1000, requestTimeout: 3000 } }),
+      env.AUDIT_BUCKET_NAME,
+      env.AUDIT_PREFIX,
+    ),
+    emfMetrics(env.AIRLOCK_STAGE),
+    Date.now,
+  ),
+  limiter: new DynamoRateLimiter(
+    DynamoDBDocumentClient.from(
+      new DynamoDBClient({ requestHandler: { connectionTimeout: 1000, requestTimeout: 2000 } }),
+    ),
+    env.RATE_LIMIT_TABLE_NAME,
   ),
   approvals,
   workflow: {
@@ -97,6 +120,13 @@ const run = createValidationHandler({
     requestDeadlineMs: env.AIRLOCK_REQUEST_DEADLINE_MS,
     approvalTtlMs: env.AIRLOCK_APPROVAL_TTL_SECONDS * 1000,
     requiredApprovals: env.AIRLOCK_REQUIRED_APPROVALS,
+    limits: {
+      readsPerMinute: env.AIRLOCK_READS_PER_MINUTE,
+      readsPerHour: env.AIRLOCK_READS_PER_HOUR,
+      distinctRecordsPerHour: env.AIRLOCK_DISTINCT_RECORDS_PER_HOUR,
+      hubspotSearchPerSecond: env.AIRLOCK_HUBSPOT_SEARCH_PER_SECOND,
+      hubspotCallsPerTenSeconds: env.AIRLOCK_HUBSPOT_CALLS_PER_TEN_SECONDS,
+    },
   },
 });
 

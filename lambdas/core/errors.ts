@@ -28,6 +28,7 @@ export const ERROR_STATUS = {
   audit_unavailable: 503,
   secrets_unavailable: 503,
   approvals_unavailable: 503,
+  limits_unavailable: 503,
   hubspot_timeout: 504,
 } as const;
 

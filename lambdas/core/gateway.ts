@@ -15,9 +15,11 @@ import type {
   HubSpotCall,
   HubSpotPort,
   IdSource,
+  LimitWindow,
   Logger,
+  RateLimiter,
 } from './ports';
-import { isRead, runRead } from './reads';
+import { isRead, runRead, searchesOf } from './reads';
 import { containsSecret, redactSecrets } from './redact';
 import { auditFieldsOf, parseEnvelope, parseJson, validateAction } from './validate';
 
@@ -38,6 +40,22 @@ export interface GatewayConfig {
   maxPending?: number;
   /** Distinct approvals each write action needs (the two-person rule). @default 1 each */
   requiredApprovals?: Readonly<Record<string, number>>;
+  /** Enforced read limits; none when absent. */
+  limits?: ReadLimits;
+}
+
+/** The enforced limits (issue "watch and limit"); each refusal is a 429 with Retry-After. */
+export interface ReadLimits {
+  /** Reads one user may make per minute. @default 30 */
+  readsPerMinute: number;
+  /** Reads one user may make per hour. @default 300 */
+  readsPerHour: number;
+  /** Distinct CRM records one user may receive per hour (the bulk-export guard). @default 200 */
+  distinctRecordsPerHour: number;
+  /** HubSpot searches per second, all users: below HubSpot's 5. @default 4 */
+  hubspotSearchPerSecond: number;
+  /** HubSpot calls per 10 s, all users: below HubSpot's 100. @default 90 */
+  hubspotCallsPerTenSeconds: number;
 }
 
 export interface GatewayDeps {
@@ -53,6 +71,8 @@ export interface GatewayDeps {
   secrets?: () => readonly string[];
   /** Where a new write waits for its decision; none locally (the approval page polls). */
   workflow?: ApprovalWorkflow;
+  /** The counters behind the enforced limits (`config.limits`). */
+  limiter?: RateLimiter;
 }
 
 /** Who is calling, as established by the edge (a bearer key locally, IAM on AWS). */
@@ -227,7 +247,9 @@ export class Gateway {
           deadline: meta.startedAt + this.deps.config.requestDeadlineMs,
           calls,
         };
-        const { data, recordCount } = await runRead(action, this.deps.hubspot, ctx);
+        await this.admitRead(envelope.user_id, searchesOf(action));
+        const { data, recordCount, recordIds } = await runRead(action, this.deps.hubspot, ctx);
+        await this.guardBulkExport(envelope.user_id, recordIds);
         // The data leaves only after its audit record is durably written (DESIGN §5.3).
         await this.audit(meta, {
           ...fields,
@@ -328,6 +350,86 @@ export class Gateway {
     };
   }
 
+  /**
+   * The per-user read limits and the gateway's budget under HubSpot's own limits. A store that
+   * cannot count refuses the read (fails closed).
+   */
+  private async admitRead(userId: string, searches: number): Promise<void> {
+    const limits = this.deps.config.limits;
+    const limiter = this.deps.limiter;
+    if (!limits || !limiter) return;
+    const now = this.deps.clock.now();
+    const wait = async (key: string, windows: LimitWindow[], cost = 1) => {
+      try {
+        return await limiter.take(key, windows, now, cost);
+      } catch (cause) {
+        throw new AirlockError(
+          'limits_unavailable',
+          'The rate limits could not be checked, so the read was refused. Retry later.',
+          { cause },
+        );
+      }
+    };
+    const userWait = await wait(`user:${userId}`, [
+      { name: 'minute', limit: limits.readsPerMinute, seconds: 60 },
+      { name: 'hour', limit: limits.readsPerHour, seconds: 3600 },
+    ]);
+    if (userWait !== null) {
+      throw new AirlockError(
+        'rate_limited',
+        `This user has made too many reads (${limits.readsPerMinute} a minute, ${limits.readsPerHour} an hour); retry after the Retry-After delay.`,
+        { retryAfterSeconds: userWait, details: { rule: 'reads_per_user' } },
+      );
+    }
+    const budgetWait = await wait(
+      'hubspot',
+      [
+        { name: 'second', limit: limits.hubspotSearchPerSecond, seconds: 1 },
+        { name: 'ten-seconds', limit: limits.hubspotCallsPerTenSeconds, seconds: 10 },
+      ],
+      searches,
+    );
+    if (budgetWait !== null) {
+      throw new AirlockError(
+        'rate_limited',
+        "The gateway's share of HubSpot's rate limit is used up for now; retry after the Retry-After delay.",
+        { retryAfterSeconds: budgetWait, details: { rule: 'hubspot_budget' } },
+      );
+    }
+  }
+
+  /** The bulk-export guard: distinct records one user receives in an hour. */
+  private async guardBulkExport(userId: string, recordIds: string[]): Promise<void> {
+    const limits = this.deps.config.limits;
+    const limiter = this.deps.limiter;
+    if (!limits || !limiter || recordIds.length === 0) return;
+    let distinct: number;
+    try {
+      distinct = await limiter.addDistinct(
+        `records:${userId}`,
+        recordIds,
+        3600,
+        this.deps.clock.now(),
+      );
+    } catch (cause) {
+      throw new AirlockError(
+        'limits_unavailable',
+        'The rate limits could not be checked, so the data was withheld. Retry later.',
+        { cause },
+      );
+    }
+    if (distinct > limits.distinctRecordsPerHour) {
+      throw new AirlockError(
+        'rate_limited',
+        `This user has received ${limits.distinctRecordsPerHour} distinct CRM records this hour (bulk-export guard); the data was withheld.`,
+        {
+          retryAfterSeconds: 3600 - (Math.floor(this.deps.clock.now() / 1000) % 3600),
+          details: { rule: 'bulk_export' },
+        },
+      );
+    }
+  }
+
   /** `GET /v1/actions/{request_id}`. */
   async getStatus(meta: RequestMeta, caller: Caller, requestId: string): Promise<HttpAnswer> {
     const fields: Partial<AuditRecord> = { caller: caller.id };
@@ -387,6 +489,22 @@ export class Gateway {
         "The request contains a credential (a HubSpot, Slack or AWS key, or one of the gateway's own); it was not run, and it is redacted from the audit log. Rotate that credential.",
         { details: { rule: 'credential_in_request' } },
       );
+    }
+  }
+
+  /** Operator data (the local dashboard): approver credential only, audited like any request. */
+  async operatorData(
+    meta: RequestMeta,
+    caller: Caller,
+    produce: () => Promise<Record<string, unknown>>,
+  ): Promise<HttpAnswer> {
+    try {
+      requireApprover(caller);
+      const data = await produce();
+      await this.audit(meta, { caller: caller.id, outcome: 'completed', response_status: 200 });
+      return { status: 200, headers: {}, body: { request_id: meta.requestId, ...data } };
+    } catch (err) {
+      return this.refuse(meta, err, { caller: caller.id });
     }
   }
 

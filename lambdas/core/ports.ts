@@ -169,3 +169,34 @@ export interface TokenProvider {
 export interface ApprovalWorkflow {
   start(approval: Approval): Promise<void>;
 }
+
+/** One window of a rate limit: at most `limit` units per `seconds` (fixed windows). */
+export interface LimitWindow {
+  name: string;
+  limit: number;
+  seconds: number;
+}
+
+/**
+ * Counters for the enforced limits (DESIGN §1 step 3). Shared on AWS (DynamoDB), in memory
+ * locally. Any failure of the store is thrown, and the gateway then refuses (fails closed).
+ */
+export interface RateLimiter {
+  /**
+   * Takes `cost` units from every window of `key`, atomically per window. Returns null when
+   * admitted, or the seconds until the first full window resets (nothing more is taken then).
+   */
+  take(
+    key: string,
+    windows: readonly LimitWindow[],
+    nowMs: number,
+    cost?: number,
+  ): Promise<number | null>;
+  /** Adds `ids` to the distinct set of `key` in the current window; returns its size after. */
+  addDistinct(
+    key: string,
+    ids: readonly string[],
+    windowSeconds: number,
+    nowMs: number,
+  ): Promise<number>;
+}

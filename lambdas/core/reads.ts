@@ -124,21 +124,34 @@ export function isRead(a: ValidatedAction): a is ReadAction {
   return a.action !== 'create_note';
 }
 
+/** How many HubSpot searches a read makes (for the gateway's budget under HubSpot's limits). */
+export function searchesOf(a: ReadAction): number {
+  return a.action === 'get_last_email_interaction' ? 2 : 1;
+}
+
 /** Runs a validated, policy-checked read and returns only the allowlisted fields. */
 export async function runRead(
   a: ReadAction,
   hubspot: HubSpotPort,
   ctx: CallContext,
-): Promise<{ data: ReadResult; recordCount: number }> {
+): Promise<{ data: ReadResult; recordCount: number; recordIds: string[] }> {
   bulkGuardQuery(queryValues(a));
   switch (a.action) {
     case 'search_contact': {
       const found = await hubspot.search('contacts', contactSearch(a), ctx);
-      return { data: { contacts: found.map(projectContact) }, recordCount: found.length };
+      return {
+        data: { contacts: found.map(projectContact) },
+        recordCount: found.length,
+        recordIds: found.map((r) => `contact:${r.id}`),
+      };
     }
     case 'search_company': {
       const found = await hubspot.search('companies', companySearch(a), ctx);
-      return { data: { companies: found.map(projectCompany) }, recordCount: found.length };
+      return {
+        data: { companies: found.map(projectCompany) },
+        recordCount: found.length,
+        recordIds: found.map((r) => `company:${r.id}`),
+      };
     }
     case 'get_last_email_interaction': {
       const type = a.company ? 'company' : 'contact';
@@ -164,7 +177,8 @@ export async function runRead(
         lookup,
         ctx,
       );
-      if (!match) return { data: { record: null, last_email: null }, recordCount: 0 };
+      if (!match)
+        return { data: { record: null, last_email: null }, recordCount: 0, recordIds: [] };
       const record = {
         type,
         id: match.id,
@@ -174,6 +188,7 @@ export async function runRead(
       return {
         data: { record, last_email: email ? projectEmail(email) : null },
         recordCount: email ? 2 : 1,
+        recordIds: [`${type}:${match.id}`, ...(email ? [`email:${email.id}`] : [])],
       };
     }
   }

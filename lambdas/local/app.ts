@@ -8,9 +8,12 @@ import { jsonLogger } from '../adapters/json-logger';
 import { FileApprovalStore } from '../adapters/local/approval-store';
 import { ControlFile } from '../adapters/local/control-file';
 import { FileAuditLog } from '../adapters/local/file-audit-log';
+import { LocalMetrics } from '../adapters/local/local-metrics';
+import { MemoryRateLimiter } from '../adapters/local/memory-rate-limiter';
 import { AirlockError } from '../core/errors';
 import { Gateway } from '../core/gateway';
-import type { AuditSink, Clock, Logger, TokenProvider } from '../core/ports';
+import { observedAudit } from '../core/metrics';
+import type { AuditSink, Clock, Logger, RateLimiter, TokenProvider } from '../core/ports';
 import { type Emulator, type EmulatorOptions, startEmulator } from '../emulator/server';
 import type { LocalConfig } from './config';
 import { loadKeys } from './keys';
@@ -50,6 +53,8 @@ export interface LocalAppOverrides {
   wrapAudit?: (sink: AuditSink) => AuditSink;
   /** How often expired approvals are swept. @default 5000 */
   sweepIntervalMs?: number;
+  /** The rate-limit counters (tests use it to make the store fail). @default in memory */
+  limiter?: RateLimiter;
   /** Rate limits of the embedded emulator. @default HubSpot's (100 per 10 s, search 5 per s) */
   emulatorRateLimits?: EmulatorOptions['rateLimits'];
 }
@@ -99,7 +104,14 @@ export async function startLocalApp(
 
   const auditDir = path.join(config.dataDir, 'audit');
   const auditLog = await FileAuditLog.open(auditDir);
-  const audit = overrides.wrapAudit ? overrides.wrapAudit(auditLog) : auditLog;
+  const metrics = new LocalMetrics(config.alarmThresholds);
+  // Metrics come from the audit records: each record written is counted, each failure too.
+  const audit = observedAudit(
+    overrides.wrapAudit ? overrides.wrapAudit(auditLog) : auditLog,
+    metrics,
+    () => clock.now(),
+  );
+  const limiter: RateLimiter = overrides.limiter ?? new MemoryRateLimiter();
   const approvals = await FileApprovalStore.open(path.join(config.dataDir, 'approvals.json'));
   const control = new ControlFile(path.join(config.dataDir, 'control.json'));
 
@@ -113,7 +125,9 @@ export async function startLocalApp(
     ids,
     log,
     secrets,
+    limiter,
     config: {
+      limits: config.limits,
       promptMode: config.promptMode,
       allowedActions: config.allowedActions,
       requestDeadlineMs: config.requestDeadlineMs,
@@ -123,7 +137,16 @@ export async function startLocalApp(
   });
   await gateway.failInterrupted();
 
-  const local = createLocalServer({ gateway, keys, ids, clock, log });
+  const dashboard = async () => {
+    const pending = await approvals.listByStatus('pending_approval');
+    return {
+      ...metrics.snapshot(
+        clock.now(),
+        pending.map((a) => Date.parse(a.created_at)),
+      ),
+    };
+  };
+  const local = createLocalServer({ gateway, keys, ids, clock, log, dashboard });
   await new Promise<void>((resolve, reject) => {
     local.server.once('error', reject);
     local.server.listen(config.port, '127.0.0.1', () => resolve());

@@ -46,6 +46,14 @@ const envSchema = z.object({
     .max(7 * 24 * 3600)
     .default(3600),
   AIRLOCK_REQUEST_DEADLINE_MS: z.coerce.number().int().min(100).max(60_000).default(8000),
+  AIRLOCK_READS_PER_MINUTE: z.coerce.number().int().min(1).default(30),
+  AIRLOCK_READS_PER_HOUR: z.coerce.number().int().min(1).default(300),
+  AIRLOCK_DISTINCT_RECORDS_PER_HOUR: z.coerce.number().int().min(1).default(200),
+  AIRLOCK_HUBSPOT_SEARCH_PER_SECOND: z.coerce.number().int().min(1).default(4),
+  AIRLOCK_HUBSPOT_CALLS_PER_TEN_SECONDS: z.coerce.number().int().min(1).default(90),
+  AIRLOCK_CONTACT_READS_PER_MINUTE: z.coerce.number().int().min(1).default(100),
+  AIRLOCK_DENIED_OR_EXPIRED_PER_HOUR: z.coerce.number().int().min(0).default(5),
+  AIRLOCK_PENDING_MINUTES: z.coerce.number().int().min(1).default(30),
 });
 
 export type LocalConfig = ReturnType<typeof loadConfig>;
@@ -100,5 +108,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
         : c.AIRLOCK_ALLOWED_ACTIONS,
     approvalTtlMs: c.AIRLOCK_APPROVAL_TTL_SECONDS * 1000,
     requestDeadlineMs: c.AIRLOCK_REQUEST_DEADLINE_MS,
+    limits: {
+      readsPerMinute: c.AIRLOCK_READS_PER_MINUTE,
+      readsPerHour: c.AIRLOCK_READS_PER_HOUR,
+      distinctRecordsPerHour: c.AIRLOCK_DISTINCT_RECORDS_PER_HOUR,
+      hubspotSearchPerSecond: c.AIRLOCK_HUBSPOT_SEARCH_PER_SECOND,
+      hubspotCallsPerTenSeconds: c.AIRLOCK_HUBSPOT_CALLS_PER_TEN_SECONDS,
+    },
+    alarmThresholds: {
+      contactReadsPerMinute: c.AIRLOCK_CONTACT_READS_PER_MINUTE,
+      deniedOrExpiredPerHour: c.AIRLOCK_DENIED_OR_EXPIRED_PER_HOUR,
+      pendingMinutes: c.AIRLOCK_PENDING_MINUTES,
+    },
   };
 }

@@ -12,17 +12,21 @@ const DRAIN_LIMIT = 1024 * 1024;
 
 export interface LocalServerOptions {
   gateway: Gateway;
+  /** The dashboard's data (metrics of the last hour, alarm states). */
+  dashboard: () => Promise<Record<string, unknown>>;
   keys: { apiKey: string; approverKey: string };
   ids: IdSource;
   clock: Clock;
   log: Logger;
 }
 
-const PAGE_DIR = path.join(__dirname, 'approval-page');
 const STATIC: Record<string, { file: string; type: string }> = {
-  '/approvals': { file: 'index.html', type: 'text/html; charset=utf-8' },
-  '/approvals/app.js': { file: 'app.js', type: 'text/javascript; charset=utf-8' },
-  '/approvals/style.css': { file: 'style.css', type: 'text/css; charset=utf-8' },
+  '/approvals': { file: 'approval-page/index.html', type: 'text/html; charset=utf-8' },
+  '/approvals/app.js': { file: 'approval-page/app.js', type: 'text/javascript; charset=utf-8' },
+  '/approvals/style.css': { file: 'approval-page/style.css', type: 'text/css; charset=utf-8' },
+  '/dashboard': { file: 'dashboard-page/index.html', type: 'text/html; charset=utf-8' },
+  '/dashboard/app.js': { file: 'dashboard-page/app.js', type: 'text/javascript; charset=utf-8' },
+  '/dashboard/style.css': { file: 'dashboard-page/style.css', type: 'text/css; charset=utf-8' },
 };
 
 const SECURITY_HEADERS = {
@@ -57,10 +61,10 @@ interface Route {
  * including every refusal here, is audited by the core.
  */
 export function createLocalServer(options: LocalServerOptions) {
-  const { gateway, keys, ids, clock, log } = options;
+  const { gateway, keys, ids, clock, log, dashboard } = options;
   const pages = new Map<string, { body: Buffer; type: string }>();
   for (const [route, { file, type }] of Object.entries(STATIC)) {
-    pages.set(route, { body: readFileSync(path.join(PAGE_DIR, file)), type });
+    pages.set(route, { body: readFileSync(path.join(__dirname, file)), type });
   }
 
   const routes: Route[] = [
@@ -82,6 +86,12 @@ export function createLocalServer(options: LocalServerOptions) {
       pattern: /^\/v1\/tools$/,
       name: 'GET /v1/tools',
       handler: (m, c) => gateway.listTools(m, c),
+    },
+    {
+      method: 'GET',
+      pattern: /^\/dashboard\/data$/,
+      name: 'GET /dashboard/data',
+      handler: (m, c) => gateway.operatorData(m, c, dashboard),
     },
     {
       method: 'GET',

@@ -2,7 +2,12 @@ import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
-import { DynamoDBDocumentClient, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import {
+  DynamoDBDocumentClient,
+  PutCommand,
+  QueryCommand,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { companySearch } from '../../lambdas/core/reads';
@@ -57,6 +62,7 @@ describe('the Lambda entry points', () => {
       HUBSPOT_CALL_FUNCTION_NAME: 'hubspot-call',
       AUDIT_BUCKET_NAME: 'audit-bucket',
       APPROVAL_TABLE_NAME: 'approvals',
+      RATE_LIMIT_TABLE_NAME: 'limits',
       STATE_MACHINE_ARN: 'arn:aws:states:eu-west-1:123456789012:stateMachine:approvals',
       AIRLOCK_REQUIRED_APPROVALS: '{"create_note":2}',
     });
@@ -96,6 +102,9 @@ describe('the Lambda entry points', () => {
       }),
     });
     s3.on(PutObjectCommand).resolves({});
+    // The rate limiter's counters (DynamoDB): one read of one record, well under every limit.
+    dynamo.on(UpdateCommand).resolves({ Attributes: { count: 1 } });
+    dynamo.on(PutCommand).resolves({});
     const { handler } = await import('../../lambdas/aws/validation');
     const event = apiEvent('POST', '/v1/actions', {
       user_id: 'u',
@@ -122,6 +131,7 @@ describe('the Lambda entry points', () => {
   it('validation holds a write for approval: stored in the table, state machine started, 202', async () => {
     s3.reset();
     s3.on(PutObjectCommand).resolves({});
+    dynamo.reset();
     dynamo.on(QueryCommand).resolves({ Items: [] });
     dynamo.on(PutCommand).resolves({});
     sfn.on(StartExecutionCommand).resolves({ executionArn: 'arn:exec' });

@@ -35,6 +35,18 @@ export interface TestApp {
   close(): Promise<void>;
 }
 
+/**
+ * Limits high enough not to matter: tests of other behaviour make many quick reads as one user.
+ * The limits have their own tests, which set them.
+ */
+export const NO_LIMITS = {
+  AIRLOCK_READS_PER_MINUTE: '1000000',
+  AIRLOCK_READS_PER_HOUR: '1000000',
+  AIRLOCK_DISTINCT_RECORDS_PER_HOUR: '1000000',
+  AIRLOCK_HUBSPOT_SEARCH_PER_SECOND: '1000000',
+  AIRLOCK_HUBSPOT_CALLS_PER_TEN_SECONDS: '1000000',
+};
+
 /** Starts the real local app (server, emulator, file audit log) in a fresh data dir. */
 export async function startTestApp(
   env: Record<string, string> = {},
@@ -43,10 +55,13 @@ export async function startTestApp(
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'airlock-test-'));
   const logs: string[] = [];
   const responses: string[] = [];
-  const app = await startLocalApp(loadConfig({ PORT: '0', AIRLOCK_DATA_DIR: dataDir, ...env }), {
-    log: jsonLogger((line) => logs.push(line)),
-    ...overrides,
-  });
+  const app = await startLocalApp(
+    loadConfig({ PORT: '0', AIRLOCK_DATA_DIR: dataDir, ...NO_LIMITS, ...env }),
+    {
+      log: jsonLogger((line) => logs.push(line)),
+      ...overrides,
+    },
+  );
   const call: TestApp['call'] = async (method, route, options = {}) => {
     const headers: Record<string, string> = { ...options.headers };
     const key = options.key === undefined ? app.keys.apiKey : options.key;

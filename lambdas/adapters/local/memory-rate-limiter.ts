@@ -1,0 +1,159 @@
+import type { LimitWindow, RateLimiter } from '../../core/ports';
+
+/** How often (in `nowMs` time) counters of windows that have ended are dropped. */
+const SWEEP_EVERY_MS = 60_000;
+
+interface Counter {
+  /** When the window ends (epoch ms); the counter is dropped by the sweep after that. */
+  endMs: number;
+  count: number;
+}
+
+interface DistinctSet {
+  endMs: number;
+  ids: Set<string>;
+}
+
+/**
+ * Rate limits for local mode, held in memory (one process; lost on restart).
+ *
+ * Windows are FIXED: the window of `nowMs` is `floor(nowMs / 1000 / seconds)`, and it resets at
+ * the next multiple of `seconds` after the epoch (not `seconds` after the first request).
+ *
+ * - `take` checks every window first and takes `cost` from all of them only when all admit, in
+ *   one synchronous step (no `await` in between), so concurrent calls in the process cannot
+ *   over-admit. When a window refuses, nothing is taken and it returns the seconds until the
+ *   first refusing window (in the given order) resets: rounded up, at least 1. A `cost` larger
+ *   than a window's `limit` can never be admitted; it is refused like a full window.
+ * - `addDistinct` keeps one set of ids per (key, window) and returns its size after adding.
+ *
+ * Counters live under the same names as the DynamoDB adapter's items (`key#window#index`,
+ * `key#distinct#index`), so both adapters answer alike: in particular, `addDistinct` keeps one
+ * set per key and window index whatever `windowSeconds` is, so a key should always be used
+ * with the same window length.
+ *
+ * Counters of ended windows are dropped by a sweep run at most once a minute (of `nowMs`
+ * time), so memory stays bounded by the keys active in the current windows.
+ *
+ * Invalid arguments (a negative or fractional cost, a window with a non-positive or fractional
+ * `seconds`, a negative `limit`, a name that is empty, contains `#` or is `distinct`, two
+ * windows with the same name, a non-finite `nowMs`) are rejected with an error: the gateway
+ * then fails closed.
+ */
+export class MemoryRateLimiter implements RateLimiter {
+  private readonly counters = new Map<string, Counter>();
+  private readonly distinct = new Map<string, DistinctSet>();
+  private nextSweepMs = Number.NEGATIVE_INFINITY;
+
+  async take(
+    key: string,
+    windows: readonly LimitWindow[],
+    nowMs: number,
+    cost = 1,
+  ): Promise<number | null> {
+    checkTake(windows, nowMs, cost);
+    this.sweep(nowMs);
+    const slots = windows.map((w) => {
+      const index = windowIndex(nowMs, w.seconds);
+      const name = `${escapeKey(key)}#${w.name}#${index}`;
+      return { w, index, name, counter: this.counters.get(name) };
+    });
+    // Check all, then take from all: nothing in between yields to another call.
+    for (const { w, index, counter } of slots) {
+      if (cost > w.limit || (counter?.count ?? 0) + cost > w.limit) {
+        return retryAfterSeconds(nowMs, w.seconds, index);
+      }
+    }
+    for (const { w, index, name, counter } of slots) {
+      if (counter) counter.count += cost;
+      else this.counters.set(name, { endMs: windowEndMs(w.seconds, index), count: cost });
+    }
+    return null;
+  }
+
+  async addDistinct(
+    key: string,
+    ids: readonly string[],
+    windowSeconds: number,
+    nowMs: number,
+  ): Promise<number> {
+    checkSeconds(windowSeconds);
+    checkNow(nowMs);
+    for (const id of ids) {
+      if (typeof id !== 'string') throw new TypeError('distinct ids must be strings');
+    }
+    this.sweep(nowMs);
+    const index = windowIndex(nowMs, windowSeconds);
+    const name = `${escapeKey(key)}#distinct#${index}`;
+    let set = this.distinct.get(name);
+    if (!set) {
+      set = { endMs: windowEndMs(windowSeconds, index), ids: new Set() };
+      this.distinct.set(name, set);
+    }
+    for (const id of ids) set.ids.add(id);
+    return set.ids.size;
+  }
+
+  /** Drops the counters and sets of windows that ended, at most once per SWEEP_EVERY_MS. */
+  private sweep(nowMs: number): void {
+    if (nowMs < this.nextSweepMs) return;
+    this.nextSweepMs = nowMs + SWEEP_EVERY_MS;
+    for (const [name, c] of this.counters) if (c.endMs <= nowMs) this.counters.delete(name);
+    for (const [name, s] of this.distinct) if (s.endMs <= nowMs) this.distinct.delete(name);
+  }
+
+  /** How many counters and distinct sets are held (for tests of the sweep). */
+  get size(): number {
+    return this.counters.size + this.distinct.size;
+  }
+}
+
+/** The fixed window of `nowMs` for windows of `seconds`. */
+function windowIndex(nowMs: number, seconds: number): number {
+  return Math.floor(nowMs / 1000 / seconds);
+}
+
+function windowEndMs(seconds: number, index: number): number {
+  return (index + 1) * seconds * 1000;
+}
+
+/** Seconds until window `index` ends, rounded up, at least 1 (a `Retry-After` value). */
+function retryAfterSeconds(nowMs: number, seconds: number, index: number): number {
+  return Math.max(1, Math.ceil((windowEndMs(seconds, index) - nowMs) / 1000));
+}
+
+/** `%` and `#` escaped, so `#` only ever separates the parts of a counter's name. */
+function escapeKey(key: string): string {
+  if (typeof key !== 'string') throw new TypeError('rate limit key must be a string');
+  return key.replace(/%/g, '%25').replace(/#/g, '%23');
+}
+
+function checkNow(nowMs: number): void {
+  if (!Number.isFinite(nowMs)) throw new RangeError('nowMs must be a finite number');
+}
+
+function checkSeconds(seconds: number): void {
+  if (!Number.isSafeInteger(seconds) || seconds <= 0) {
+    throw new RangeError('window seconds must be a positive integer');
+  }
+}
+
+function checkTake(windows: readonly LimitWindow[], nowMs: number, cost: number): void {
+  checkNow(nowMs);
+  if (!Number.isSafeInteger(cost) || cost < 0) {
+    throw new RangeError('cost must be a non-negative integer');
+  }
+  const names = new Set<string>();
+  for (const w of windows) {
+    checkSeconds(w.seconds);
+    if (!Number.isSafeInteger(w.limit) || w.limit < 0) {
+      throw new RangeError(`limit of window ${w.name} must be a non-negative integer`);
+    }
+    if (typeof w.name !== 'string' || w.name === '' || w.name.includes('#')) {
+      throw new RangeError('window names must be non-empty and contain no #');
+    }
+    if (w.name === 'distinct') throw new RangeError('window name distinct is reserved');
+    if (names.has(w.name)) throw new RangeError(`window name ${w.name} is used twice`);
+    names.add(w.name);
+  }
+}

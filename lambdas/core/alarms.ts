@@ -1,0 +1,122 @@
+/**
+ * The alarm rules, declared once: CloudWatch alarms on AWS and the local dashboard's OK/ALARM
+ * states both come from here. Each metric is one the gateway emits (see `metrics.ts`).
+ */
+export interface AlarmRule {
+  id: string;
+  /** The metric (namespace CrmAirlock), and the dimensions it is read with. */
+  metric: string;
+  dimensions?: Record<string, string>;
+  statistic: 'Sum' | 'Maximum';
+  periodSeconds: number;
+  evaluationPeriods: number;
+  threshold: number;
+  comparison: 'GreaterThanThreshold' | 'GreaterThanOrEqualToThreshold';
+  /** What it means and which runbook step to take. */
+  description: string;
+}
+
+export interface AlarmThresholds {
+  /** Contact reads per minute, all users. @default 100 */
+  contactReadsPerMinute: number;
+  /** Denied or expired writes per hour. @default 5 */
+  deniedOrExpiredPerHour: number;
+  /** Minutes a write may wait for a decision before the pending alarm. @default 30 */
+  pendingMinutes: number;
+}
+
+export const DEFAULT_THRESHOLDS: AlarmThresholds = {
+  contactReadsPerMinute: 100,
+  deniedOrExpiredPerHour: 5,
+  pendingMinutes: 30,
+};
+
+export function alarmRules(t: AlarmThresholds = DEFAULT_THRESHOLDS): AlarmRule[] {
+  return [
+    {
+      id: 'Gateway5xx',
+      metric: 'ServerErrors',
+      statistic: 'Sum',
+      periodSeconds: 300,
+      evaluationPeriods: 1,
+      threshold: 0,
+      comparison: 'GreaterThanThreshold',
+      description:
+        'The gateway answered 5xx (HubSpot, audit log or secrets unavailable). Runbook: status; check the failing dependency in the logs.',
+    },
+    {
+      id: 'ContactReadRate',
+      metric: 'ContactReads',
+      statistic: 'Sum',
+      periodSeconds: 60,
+      evaluationPeriods: 1,
+      threshold: t.contactReadsPerMinute,
+      comparison: 'GreaterThanThreshold',
+      description: `More than ${t.contactReadsPerMinute} contact records read in a minute: possible exfiltration. Runbook: contain, then verify the reads per user.`,
+    },
+    {
+      id: 'HubSpotUnauthorized',
+      metric: 'HubSpotUnauthorized',
+      statistic: 'Sum',
+      periodSeconds: 300,
+      evaluationPeriods: 1,
+      threshold: 0,
+      comparison: 'GreaterThanThreshold',
+      description:
+        'HubSpot refused the gateway token (revoked or rotated). Runbook: rotate the token with token:set and confirm with one read.',
+    },
+    {
+      id: 'HubSpotRateLimited',
+      metric: 'HubSpotRateLimited',
+      statistic: 'Sum',
+      periodSeconds: 300,
+      evaluationPeriods: 2,
+      threshold: 5,
+      comparison: 'GreaterThanThreshold',
+      description:
+        'HubSpot kept answering 429 for 10 minutes: another integration or the agent uses the account budget. Runbook: status; lower the limits or find the other caller.',
+    },
+    {
+      id: 'AuditWriteFailures',
+      metric: 'AuditWriteFailures',
+      statistic: 'Sum',
+      periodSeconds: 300,
+      evaluationPeriods: 1,
+      threshold: 0,
+      comparison: 'GreaterThanThreshold',
+      description:
+        'An audit record could not be written; the request was refused (503). Runbook: check the audit bucket (or disk) and verify the log.',
+    },
+    {
+      id: 'DeniedOrExpiredWrites',
+      metric: 'WritesDeniedOrExpired',
+      statistic: 'Sum',
+      periodSeconds: 3600,
+      evaluationPeriods: 1,
+      threshold: t.deniedOrExpiredPerHour,
+      comparison: 'GreaterThanThreshold',
+      description: `More than ${t.deniedOrExpiredPerHour} writes denied or expired in an hour: the agent asks for writes people do not want. Runbook: verify the writes and the prompts behind them.`,
+    },
+    {
+      id: 'ApprovalsPendingTooLong',
+      metric: 'OldestPendingMinutes',
+      statistic: 'Maximum',
+      periodSeconds: 300,
+      evaluationPeriods: 1,
+      threshold: t.pendingMinutes,
+      comparison: 'GreaterThanThreshold',
+      description: `A write has waited more than ${t.pendingMinutes} minutes for a decision. Runbook: ask the approvers, or deny it.`,
+    },
+    {
+      id: 'RateLimitRefusals',
+      metric: 'RateLimited',
+      statistic: 'Sum',
+      periodSeconds: 300,
+      evaluationPeriods: 1,
+      threshold: 0,
+      comparison: 'GreaterThanThreshold',
+      description:
+        "A user hit a read limit or the bulk-export guard. Runbook: verify that user's reads; contain if it looks like exfiltration.",
+    },
+  ];
+}

@@ -1,0 +1,143 @@
+import type { RateLimiter } from '../../lambdas/core/ports';
+import { DEMO } from '../../lambdas/emulator/seed';
+import { errorCode, NO_LIMITS, startTestApp, type TestApp } from '../helpers/local-app';
+
+const read = (user: string) => ({
+  action: { action: 'search_company', domain: 'acme.com' },
+  envelope: { user_id: user, agent_prompt: 'Find Acme' },
+});
+
+describe('enforced read limits, locally', () => {
+  let t: TestApp;
+  let now = Date.parse('2026-11-29T10:00:05.000Z');
+  beforeAll(async () => {
+    t = await startTestApp(
+      { ...NO_LIMITS, AIRLOCK_READS_PER_MINUTE: '5', AIRLOCK_READS_PER_HOUR: '8' },
+      {
+        clock: { now: () => now },
+        emulatorRateLimits: { perTenSeconds: 1e6, searchPerSecond: 1e6 },
+      },
+    );
+  });
+  afterAll(() => t.close());
+
+  const act = (user: string) => t.act(read(user).action, read(user).envelope);
+
+  it('admits exactly the limit, refuses one more with Retry-After, and audits the refusal', async () => {
+    for (let i = 0; i < 5; i += 1) expect((await act('u-boundary')).status).toBe(200);
+    const before = t.app.emulator?.requests.length;
+    const over = await act('u-boundary');
+    expect([over.status, errorCode(over.body)]).toEqual([429, 'rate_limited']);
+    expect(Number(over.headers.get('retry-after'))).toBe(55);
+    expect(t.app.emulator?.requests.length).toBe(before);
+    const record = (await t.audit()).find((r) => r.request_id === over.body.request_id);
+    expect(record).toMatchObject({
+      outcome: 'rejected',
+      reason: 'rate_limited',
+      response_status: 429,
+      user_id: 'u-boundary',
+    });
+  });
+
+  it('keeps users apart', async () => {
+    expect((await act('u-other')).status).toBe(200);
+  });
+
+  it('opens again when the minute is over, until the hour is used up', async () => {
+    now += 60_000;
+    for (let i = 0; i < 3; i += 1) expect((await act('u-boundary')).status).toBe(200);
+    const hourly = await act('u-boundary');
+    expect([hourly.status, errorCode(hourly.body)]).toEqual([429, 'rate_limited']);
+    expect(Number(hourly.headers.get('retry-after'))).toBeGreaterThan(60);
+  });
+
+  it('never admits more than the limit among 50 concurrent calls', async () => {
+    now += 3600_000;
+    const answers = await Promise.all(Array.from({ length: 50 }, () => act('u-burst')));
+    expect(answers.filter((a) => a.status === 200)).toHaveLength(5);
+    expect(answers.filter((a) => a.status === 429)).toHaveLength(45);
+    const refusals = (await t.audit()).filter(
+      (r) => r.user_id === 'u-burst' && r.reason === 'rate_limited',
+    );
+    expect(refusals).toHaveLength(45);
+  });
+});
+
+describe('the bulk-export guard and the HubSpot budget', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startTestApp(
+      {
+        ...NO_LIMITS,
+        AIRLOCK_DISTINCT_RECORDS_PER_HOUR: '3',
+        AIRLOCK_HUBSPOT_SEARCH_PER_SECOND: '2',
+      },
+      { emulatorRateLimits: { perTenSeconds: 1e6, searchPerSecond: 1e6 } },
+    );
+  });
+  afterAll(() => t.close());
+
+  it('withholds the data once a user would receive more distinct records in an hour than allowed', async () => {
+    const first = await t.act(
+      { action: 'search_contact', company: 'Acme Corp' },
+      { user_id: 'u-export' },
+    );
+    expect(first.status).toBe(200);
+    // Reading the same records again does not count twice.
+    await new Promise((r) => setTimeout(r, 1100));
+    expect(
+      (await t.act({ action: 'search_contact', company: 'Acme Corp' }, { user_id: 'u-export' }))
+        .status,
+    ).toBe(200);
+    await new Promise((r) => setTimeout(r, 1100));
+    // Jane Cooper (already counted) and Jane Smith: three distinct records, exactly the limit.
+    expect(
+      (await t.act({ action: 'search_contact', name: 'Jane' }, { user_id: 'u-export' })).status,
+    ).toBe(200);
+    await new Promise((r) => setTimeout(r, 1100));
+    const more = await t.act(
+      { action: 'search_company', domain: 'globex.com' },
+      { user_id: 'u-export' },
+    );
+    expect([more.status, errorCode(more.body)]).toEqual([429, 'rate_limited']);
+    expect((more.body.error as { details: { rule: string } }).details.rule).toBe('bulk_export');
+    expect(more.text).not.toContain('globex.com');
+    expect(more.text).not.toContain(DEMO.globexCompanyId);
+  });
+
+  it("answers a clean 429 of its own before HubSpot's limit is reached", async () => {
+    await new Promise((r) => setTimeout(r, 1100));
+    const answers = await Promise.all(
+      Array.from({ length: 4 }, (_, i) =>
+        t.act({ action: 'search_company', domain: 'acme.com' }, { user_id: `u-${i}` }),
+      ),
+    );
+    expect(answers.map((a) => a.status).sort()).toEqual([200, 200, 429, 429]);
+    const refused = answers.find((a) => a.status === 429);
+    expect((refused?.body.error as { details: { rule: string } }).details.rule).toBe(
+      'hubspot_budget',
+    );
+    expect(t.app.emulator?.requests.some((r) => r.status === 429)).toBe(false);
+  });
+});
+
+describe('a failing counter store', () => {
+  it('refuses reads (fails closed), without calling HubSpot, and audits the refusal', async () => {
+    const broken: RateLimiter = {
+      take: () => Promise.reject(new Error('store down')),
+      addDistinct: () => Promise.reject(new Error('store down')),
+    };
+    const t = await startTestApp({ ...NO_LIMITS }, { limiter: broken });
+    try {
+      const res = await t.act({ action: 'search_company', domain: 'acme.com' });
+      expect([res.status, errorCode(res.body)]).toEqual([503, 'limits_unavailable']);
+      expect(t.app.emulator?.requests).toHaveLength(0);
+      expect((await t.audit()).at(-1)).toMatchObject({
+        outcome: 'failed',
+        reason: 'limits_unavailable',
+      });
+    } finally {
+      await t.close();
+    }
+  });
+});
