@@ -120,3 +120,14 @@ export function alarmRules(t: AlarmThresholds = DEFAULT_THRESHOLDS): AlarmRule[]
     },
   ];
 }
+
+/** The alarm rules as a Markdown table, for the README (a test keeps the two in step). */
+export function alarmsMarkdown(t: AlarmThresholds = DEFAULT_THRESHOLDS): string {
+  const when = (r: AlarmRule) =>
+    `${r.statistic === 'Sum' ? 'sum' : 'maximum'} of ${r.metric} ${r.comparison === 'GreaterThanThreshold' ? '>' : '>='} ${r.threshold} over ${r.periodSeconds / 60} min${r.evaluationPeriods > 1 ? ` (${r.evaluationPeriods} periods in a row)` : ''}`;
+  return [
+    '| alarm | fires when | what it means and what to do |',
+    '|---|---|---|',
+    ...alarmRules(t).map((r) => `| \`${r.id}\` | ${when(r)} | ${r.description} |`),
+  ].join('\n');
+}

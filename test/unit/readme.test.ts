@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { alarmsMarkdown } from '../../lambdas/core/alarms';
 import { catalogMarkdown } from '../../lambdas/core/catalog';
 import { injectionMarkersMarkdown } from '../../lambdas/core/policy';
 
@@ -35,6 +36,10 @@ describe('the README', () => {
 
   it('documents the catalog as declared in the code', () => {
     expect(cells(block('catalog'))).toEqual(cells(catalogMarkdown()));
+  });
+
+  it('documents the alarm rules as declared in the code', () => {
+    expect(cells(block('alarms'))).toEqual(cells(alarmsMarkdown()));
   });
 
   it('documents the injection markers the policy applies', () => {
