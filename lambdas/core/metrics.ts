@@ -72,7 +72,8 @@ export function observe(r: AuditRecord): Observation {
   const add = (k: keyof MetricValues, n = 1) => {
     v[k] = (v[k] ?? 0) + n;
   };
-  if (r.event === 'request') {
+  // The agent's API only: the operator's own pages (approvals, dashboard) are not traffic.
+  if (r.event === 'request' && (r.route ?? '').includes(' /v1/')) {
     add('Requests');
     if (r.response_status !== null && r.response_status >= 500) add('ServerErrors');
     if (r.outcome === 'rejected') add('Rejections');
