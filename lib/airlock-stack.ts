@@ -8,6 +8,8 @@ import { AUDIT_PREFIX, AuditBucket } from './audit-bucket';
 import { type AirlockConfig, LOG_RETENTION_DAYS } from './config';
 import { AirlockFunction } from './function-factory';
 import { HubSpotSecrets } from './hubspot-secrets';
+import { AirlockMonitoring } from './monitoring';
+import { AirlockRateLimits } from './rate-limits';
 
 /** Actions enabled on AWS: the reads, and `create_note` held for approval by the approval flow. */
 export const ALLOWED_ACTIONS = [
@@ -46,11 +48,16 @@ export interface AirlockStackProps extends StackProps {
  * - Slack: `POST /slack/interactions`, unauthenticated at API Gateway; the function behind it
  *   verifies Slack's HMAC signature and the approver (see {@link AirlockApprovalFlow});
  * - the validation function: invoke the HubSpot-call function, put objects under `audit/`,
- *   create/read/update approvals and start the approval state machine; no secret, no write
- *   path, no delete, no retention change;
+ *   create/read/update approvals and start the approval state machine, count in the rate-limit
+ *   table (update and put items, nothing else); no secret, no write path, no delete, no
+ *   retention change;
  * - the HubSpot-call function: read the read-token secret's value; nothing else;
  * - the approval flow's functions and state machine: as documented on {@link AirlockApprovalFlow}
- *   (only its write function reads the write token, and only its state machine invokes it).
+ *   (only its write function reads the write token, and only its state machine invokes it);
+ * - the approvals watch (scheduled, {@link AirlockMonitoring}): query the approvals table's
+ *   `by_status` index; nothing else.
+ *
+ * Every function gets `AIRLOCK_STAGE`: the `Stage` dimension of the metrics it emits.
  */
 export class AirlockStack extends Stack {
   public readonly audit: AuditBucket;
@@ -59,6 +66,8 @@ export class AirlockStack extends Stack {
   public readonly hubspotCall: AirlockFunction;
   public readonly approval: AirlockApprovalFlow;
   public readonly api: AirlockApi;
+  public readonly rateLimits: AirlockRateLimits;
+  public readonly monitoring: AirlockMonitoring;
 
   constructor(scope: Construct, id: string, props: AirlockStackProps) {
     super(scope, id, props);
@@ -101,6 +110,8 @@ export class AirlockStack extends Stack {
       logRetention,
     });
 
+    this.rateLimits = new AirlockRateLimits(this, 'RateLimits', { limits: config.limits });
+
     this.validation = new AirlockFunction(this, 'Validation', {
       entry: 'lambdas/aws/validation.ts',
       // 256 MB: JSON parsing, zod and small SDK clients (Lambda, S3, DynamoDB, Step Functions);
@@ -121,6 +132,7 @@ export class AirlockStack extends Stack {
         AIRLOCK_CONTAINED: String(config.contained),
         AIRLOCK_READ_ONLY: String(config.readOnly),
         ...this.approval.validationEnvironment(),
+        ...this.rateLimits.validationEnvironment(),
       },
     });
     // Exactly the function's ARN: not `grantInvoke`, which adds `<arn>:*` (every version/alias).
@@ -132,6 +144,7 @@ export class AirlockStack extends Stack {
     );
     this.audit.grantAppend(this.validation.role);
     this.approval.grantStartApproval(this.validation.role);
+    this.rateLimits.grantCount(this.validation.role);
 
     this.api = new AirlockApi(this, 'Api', {
       handler: this.validation.function,
@@ -145,6 +158,30 @@ export class AirlockStack extends Stack {
       accessLogRetention: retentionAtLeast(
         Math.max(config.logRetentionDays, config.auditRetentionDays),
       ),
+    });
+
+    const functions = {
+      Validation: this.validation,
+      HubSpotCall: this.hubspotCall,
+      ApprovalNotify: this.approval.notify,
+      HubSpotWrite: this.approval.write,
+      ApprovalFinish: this.approval.finish,
+      SlackInteractions: this.approval.slackInteractions,
+    };
+    // The `Stage` dimension of every metric a function emits (EMF lines in its log).
+    for (const f of Object.values(functions)) {
+      f.function.addEnvironment('AIRLOCK_STAGE', config.stage);
+    }
+
+    this.monitoring = new AirlockMonitoring(this, 'Monitoring', {
+      stage: config.stage,
+      thresholds: config.alarmThresholds,
+      ...(config.alarmEmail === undefined ? {} : { alarmEmail: config.alarmEmail }),
+      functions,
+      apiStage: this.api.api.deploymentStage,
+      validationLogGroup: this.validation.logGroup,
+      approvalTable: this.approval.table,
+      logRetention,
     });
 
     this.outputs();
@@ -191,6 +228,21 @@ export class AirlockStack extends Stack {
       'Name of the Slack signing-secret secret',
     );
     out('ApprovalTableName', this.approval.table.tableName, 'DynamoDB table of the approvals');
+    out(
+      'RateLimitTableName',
+      this.rateLimits.table.tableName,
+      'DynamoDB table of the rate-limit counters',
+    );
+    out(
+      'AlarmTopicArn',
+      this.monitoring.topic.topicArn,
+      'SNS topic of the alarms (ALARM and OK); subscribe to it, or set -c alarmEmail',
+    );
+    out(
+      'DashboardName',
+      this.monitoring.dashboard.dashboardName,
+      'CloudWatch dashboard of the gateway',
+    );
     out(
       'ApprovalStateMachineArn',
       this.approval.stateMachine.stateMachineArn,

@@ -8,6 +8,7 @@
  */
 import type { Node } from 'constructs';
 import { z } from 'zod';
+import { type AlarmThresholds, DEFAULT_THRESHOLDS } from '../lambdas/core/alarms';
 import { CATALOG } from '../lambdas/core/catalog';
 
 /** The actions that write to HubSpot, hence need approvals (from the one catalog). */
@@ -62,6 +63,41 @@ export interface ApprovalConfig {
   readonly requiredApprovals: Readonly<Record<string, number>>;
 }
 
+/**
+ * The per-user and per-account limits the validation function enforces (DESIGN §1 step 3),
+ * counted in the rate-limit table shared by all its instances. A request over a limit gets 429
+ * with `Retry-After` and an audit record; HubSpot's own limits are kept below theirs so the
+ * gateway, not HubSpot, decides what is refused.
+ */
+export interface LimitsConfig {
+  /**
+   * Reads (read actions) one user may make per minute.
+   * @default 30
+   */
+  readonly readsPerMinute: number;
+  /**
+   * Reads one user may make per hour.
+   * @default 300
+   */
+  readonly readsPerHour: number;
+  /**
+   * Distinct CRM records one user may receive per hour (the bulk-export guard).
+   * @default 200
+   */
+  readonly distinctRecordsPerHour: number;
+  /**
+   * HubSpot search calls per second, the whole gateway together (HubSpot allows about 5).
+   * @default 4
+   */
+  readonly hubspotSearchPerSecond: number;
+  /**
+   * HubSpot calls per 10 seconds, the whole gateway together (HubSpot allows 100 on Free and
+   * Starter, 190 on Pro and Enterprise; keep room for other integrations of the account).
+   * @default 90
+   */
+  readonly hubspotCallsPerTenSeconds: number;
+}
+
 /** The validated configuration of one deployment (one stage = one stack). */
 export interface AirlockConfig {
   /**
@@ -82,11 +118,25 @@ export interface AirlockConfig {
    */
   readonly auditLockMode: AuditLockMode;
   /**
-   * Address that receives CloudWatch alarm notifications (5xx, read-rate spikes). Used by the
-   * alarms of a later issue; unset means no e-mail subscription.
+   * Address subscribed to the alarm topic (5xx, read-rate spikes, pending approvals, function
+   * errors). AWS sends it a confirmation e-mail first: nothing is delivered until the link in it
+   * is followed. Unset: no subscription (subscribe to the `AlarmTopicArn` output yourself).
    * @default undefined
    */
   readonly alarmEmail?: string;
+  /**
+   * Thresholds of the alarms that depend on the business (`alarmRules` in
+   * `lambdas/core/alarms.ts`). Given with `-c` as a JSON object; missing keys keep their default.
+   * @default { contactReadsPerMinute: 100, deniedOrExpiredPerHour: 5, pendingMinutes: 30 }
+   */
+  readonly alarmThresholds: AlarmThresholds;
+  /**
+   * Rate limits enforced by the validation function. Given with `-c` as a JSON object; missing
+   * keys keep their default.
+   * @default { readsPerMinute: 30, readsPerHour: 300, distinctRecordsPerHour: 200,
+   *   hubspotSearchPerSecond: 4, hubspotCallsPerTenSeconds: 90 }
+   */
+  readonly limits: LimitsConfig;
   /**
    * Steady-state requests per second allowed on the API stage, all callers together
    * (API Gateway stage throttling; excess requests get 429 before any Lambda runs).
@@ -129,6 +179,8 @@ export const CONTEXT_KEYS = [
   'auditRetentionDays',
   'auditLockMode',
   'alarmEmail',
+  'alarmThresholds',
+  'limits',
   'apiRateLimit',
   'apiBurstLimit',
   'logRetentionDays',
@@ -215,6 +267,48 @@ const approvalSchema = z
     }
   });
 
+export const LIMIT_DEFAULTS: LimitsConfig = {
+  readsPerMinute: 30,
+  readsPerHour: 300,
+  distinctRecordsPerHour: 200,
+  hubspotSearchPerSecond: 4,
+  hubspotCallsPerTenSeconds: 90,
+};
+
+/** A whole number with a default, `null` meaning the default. */
+const intDefault = (min: number, max: number, fallback: number) =>
+  z.preprocess(unset, int(min, max).default(fallback));
+
+const thresholdsSchema = z.strictObject({
+  // Contact records read per minute, all users: the exfiltration alarm.
+  contactReadsPerMinute: intDefault(1, 100_000, DEFAULT_THRESHOLDS.contactReadsPerMinute),
+  // 0 is allowed: alarm on the first denied or expired write of the hour.
+  deniedOrExpiredPerHour: intDefault(0, 10_000, DEFAULT_THRESHOLDS.deniedOrExpiredPerHour),
+  // The watch reports every 5 minutes; a threshold below that would only alarm late anyway.
+  pendingMinutes: intDefault(5, 10_080, DEFAULT_THRESHOLDS.pendingMinutes),
+});
+
+const limitsSchema = z
+  .strictObject({
+    readsPerMinute: intDefault(1, 10_000, LIMIT_DEFAULTS.readsPerMinute),
+    readsPerHour: intDefault(1, 100_000, LIMIT_DEFAULTS.readsPerHour),
+    distinctRecordsPerHour: intDefault(1, 100_000, LIMIT_DEFAULTS.distinctRecordsPerHour),
+    // HubSpot's own limits: about 5 searches per second, 100 or 190 calls per 10 s per app.
+    hubspotSearchPerSecond: intDefault(1, 5, LIMIT_DEFAULTS.hubspotSearchPerSecond),
+    hubspotCallsPerTenSeconds: intDefault(1, 190, LIMIT_DEFAULTS.hubspotCallsPerTenSeconds),
+  })
+  .superRefine((l, ctx) => {
+    // An hourly limit below the per-minute one would make the per-minute one meaningless:
+    // most likely the two were swapped.
+    if (l.readsPerHour < l.readsPerMinute) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['readsPerHour'],
+        message: `must be at least readsPerMinute (${l.readsPerMinute})`,
+      });
+    }
+  });
+
 /** A flag given with `-c key=true` arrives as a string. */
 const flag = z.preprocess(
   (v) => (v === 'true' ? true : v === 'false' ? false : unset(v)),
@@ -235,6 +329,8 @@ const contextSchema = z.object({
   auditRetentionDays: z.preprocess(unset, int(1, 36_500).optional()),
   auditLockMode: z.preprocess(unset, z.enum(AUDIT_LOCK_MODES).optional()),
   alarmEmail: z.preprocess(unset, z.email().optional()),
+  alarmThresholds: z.preprocess(jsonObject, thresholdsSchema.default(DEFAULT_THRESHOLDS)),
+  limits: z.preprocess(jsonObject, limitsSchema.default(LIMIT_DEFAULTS)),
   apiRateLimit: z.preprocess(unset, int(1, 10_000).default(20)),
   apiBurstLimit: z.preprocess(unset, int(1, 5_000).default(40)),
   logRetentionDays: z.preprocess(
@@ -272,6 +368,8 @@ export function parseConfig(raw: Record<string, unknown>): AirlockConfig {
     auditRetentionDays: c.auditRetentionDays ?? (prod ? 365 : 30),
     auditLockMode: c.auditLockMode ?? (prod ? 'COMPLIANCE' : 'GOVERNANCE'),
     ...(c.alarmEmail === undefined ? {} : { alarmEmail: c.alarmEmail }),
+    alarmThresholds: { ...c.alarmThresholds },
+    limits: { ...c.limits },
     apiRateLimit: c.apiRateLimit,
     apiBurstLimit: c.apiBurstLimit,
     logRetentionDays: c.logRetentionDays,

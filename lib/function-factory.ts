@@ -49,6 +49,12 @@ export interface AirlockFunctionProps {
    */
   readonly invokedSynchronouslyBy: string;
   /**
+   * Set for a function invoked asynchronously on a schedule (it has no caller to report to):
+   * the reason it needs no dead-letter queue. Replaces the synchronous-caller wording.
+   * @default undefined (invoked synchronously)
+   */
+  readonly scheduledWithoutDlqBecause?: string;
+  /**
    * Retention of the function's log group.
    * @default logs.RetentionDays.ONE_MONTH
    */
@@ -130,10 +136,11 @@ export class AirlockFunction extends Construct {
       Validations.of(cfnFunction).acknowledge({
         id: rule,
         reason:
+          props.scheduledWithoutDlqBecause ??
           `Invoked only synchronously (by ${props.invokedSynchronouslyBy}): the caller gets ` +
-          'the error and the audit record says what happened; a dead-letter queue or failure ' +
-          'destination only receives failed asynchronous invocations, which nothing in this ' +
-          'stack makes.',
+            'the error and the audit record says what happened; a dead-letter queue or failure ' +
+            'destination only receives failed asynchronous invocations, which nothing in this ' +
+            'stack makes.',
       });
     }
     const defaultPolicy = this.role.node.tryFindChild('DefaultPolicy');

@@ -117,7 +117,11 @@ export async function startLocalApp(
 
   let publicUrl = '';
   const gateway = new Gateway({
-    hubspot: new HubSpotAdapter({ tokens: tokenProvider, basePath: baseUrl, now: () => clock.now() }),
+    hubspot: new HubSpotAdapter({
+      tokens: tokenProvider,
+      basePath: baseUrl,
+      now: () => clock.now(),
+    }),
     audit,
     approvals,
     control,

@@ -28,6 +28,7 @@ let ids: {
   slackFunction: string;
   stateMachine: string;
   table: string;
+  rateLimitTable: string;
 };
 
 beforeAll(() => {
@@ -46,6 +47,7 @@ beforeAll(() => {
     slackFunction: logicalIdOf(json, 'AWS::Lambda::Function', 'ApprovalSlackInteractionsFunction'),
     stateMachine: logicalIdOf(json, 'AWS::StepFunctions::StateMachine', 'ApprovalStateMachine'),
     table: logicalIdOf(json, 'AWS::DynamoDB::Table', 'ApprovalTable'),
+    rateLimitTable: logicalIdOf(json, 'AWS::DynamoDB::Table', 'RateLimitsTable'),
   };
 });
 
@@ -311,7 +313,7 @@ describe('IAM: least privilege', () => {
     );
   });
 
-  it('lets the validation function invoke exactly the HubSpot-call function, put objects under audit/, keep approvals and start the approval flow', () => {
+  it('lets the validation function invoke exactly the HubSpot-call function, put objects under audit/, keep approvals, start the approval flow and count rate limits', () => {
     const statements = policiesOfRole(json, ids.validationRole).flatMap((p) => p.statements);
     const grants = statements
       .filter((s) => !actionsOf(s).some((a) => a.startsWith('logs:') || a.startsWith('xray:')))
@@ -338,6 +340,10 @@ describe('IAM: least privilege', () => {
         ],
       },
       { Action: 'states:StartExecution', Resource: { Ref: ids.stateMachine } },
+      {
+        Action: ['dynamodb:PutItem', 'dynamodb:UpdateItem'],
+        Resource: { 'Fn::GetAtt': [ids.rateLimitTable, 'Arn'] },
+      },
     ]);
   });
 
@@ -374,7 +380,7 @@ describe('IAM: least privilege', () => {
     const functions = Object.entries(json.Resources).filter(
       ([, r]) => r.Type === 'AWS::Lambda::Function',
     );
-    expect(functions).toHaveLength(6);
+    expect(functions).toHaveLength(7);
     for (const [fn, f] of functions) {
       const role = String(referencedIds(f.Properties?.Role).values().next().value);
       const loggingConfig = resource(fn).Properties?.LoggingConfig as
@@ -419,7 +425,7 @@ describe('secrets', () => {
 describe('functions', () => {
   it('pins runtime, arm64, tracing, memory, timeout and a retained log group on every function', () => {
     const functions = dev.template.findResources('AWS::Lambda::Function');
-    expect(Object.keys(functions)).toHaveLength(6);
+    expect(Object.keys(functions)).toHaveLength(7);
     for (const fn of Object.values(functions)) {
       const p = fn.Properties;
       expect(p.Runtime).toBe('nodejs24.x');
@@ -435,9 +441,9 @@ describe('functions', () => {
   });
 
   it('sets retention on every log group', () => {
-    // Six functions, the API's access and execution logs, the state machine's logs.
+    // Seven functions, the API's access and execution logs, the state machine's logs.
     const groups = Object.values(dev.template.findResources('AWS::Logs::LogGroup'));
-    expect(groups.length).toBe(9);
+    expect(groups.length).toBe(10);
     for (const g of groups) expect(g.Properties.RetentionInDays).toBe(30);
   });
 
@@ -462,6 +468,13 @@ describe('functions', () => {
           STATE_MACHINE_ARN: { Ref: ids.stateMachine },
           AIRLOCK_APPROVAL_TTL_SECONDS: '3600',
           AIRLOCK_REQUIRED_APPROVALS: '{"create_note":1}',
+          RATE_LIMIT_TABLE_NAME: { Ref: ids.rateLimitTable },
+          AIRLOCK_STAGE: 'dev',
+          AIRLOCK_READS_PER_MINUTE: '30',
+          AIRLOCK_READS_PER_HOUR: '300',
+          AIRLOCK_DISTINCT_RECORDS_PER_HOUR: '200',
+          AIRLOCK_HUBSPOT_SEARCH_PER_SECOND: '4',
+          AIRLOCK_HUBSPOT_CALLS_PER_TEN_SECONDS: '90',
           NODE_OPTIONS: '--enable-source-maps',
         },
       },
@@ -476,6 +489,7 @@ describe('functions', () => {
       HUBSPOT_READ_SECRET_ARN: { Ref: ids.readSecret },
       HUBSPOT_BASE_URL: 'https://api.hubapi.com',
       SECRET_TTL_SECONDS: '60',
+      AIRLOCK_STAGE: 'dev',
       NODE_OPTIONS: '--enable-source-maps',
     });
   });
@@ -627,7 +641,11 @@ describe('API', () => {
   });
 
   it('gives no Lambda permission to the console test-invoke, which bypasses authorization', () => {
-    const permissions = Object.values(dev.template.findResources('AWS::Lambda::Permission'));
+    const permissions = Object.values(
+      dev.template.findResources('AWS::Lambda::Permission', {
+        Properties: { Principal: 'apigateway.amazonaws.com' },
+      }),
+    );
     expect(permissions).toHaveLength(4);
     for (const p of permissions) {
       expect(JSON.stringify(p.Properties.SourceArn)).not.toContain('test-invoke-stage');
@@ -636,13 +654,16 @@ describe('API', () => {
 });
 
 describe('outputs', () => {
-  it('outputs the API and Slack URLs, the invoke policy, the secrets, the audit bucket and the approval flow', () => {
+  it('outputs the API and Slack URLs, the invoke policy, the secrets, the audit bucket, the approval flow, the rate-limit table, the alarm topic and the dashboard', () => {
     expect(Object.keys(json.Outputs ?? {}).sort()).toEqual([
+      'AlarmTopicArn',
       'ApiUrl',
       'ApprovalStateMachineArn',
       'ApprovalTableName',
       'AuditBucketName',
+      'DashboardName',
       'InvokePolicyArn',
+      'RateLimitTableName',
       'ReadTokenSecretArn',
       'ReadTokenSecretName',
       'SlackBotTokenSecretArn',

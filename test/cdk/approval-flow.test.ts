@@ -277,7 +277,8 @@ describe('the other functions of the flow', () => {
   it('gives each function its environment contract', () => {
     const env = (fn: string) =>
       prop<{ Variables: Record<string, unknown> }>(fn, 'Environment').Variables;
-    const common = { NODE_OPTIONS: '--enable-source-maps' };
+    // AIRLOCK_STAGE: the `Stage` dimension of the metrics every function emits.
+    const common = { AIRLOCK_STAGE: 'dev', NODE_OPTIONS: '--enable-source-maps' };
     expect(env(ids.notifyFn)).toEqual({
       APPROVAL_TABLE_NAME: { Ref: ids.table },
       SLACK_BOT_TOKEN_SECRET_ARN: { Ref: ids.botToken },

@@ -7,6 +7,18 @@ describe('deployment configuration (CDK context)', () => {
       stage: 'dev',
       auditRetentionDays: 30,
       auditLockMode: 'GOVERNANCE',
+      alarmThresholds: {
+        contactReadsPerMinute: 100,
+        deniedOrExpiredPerHour: 5,
+        pendingMinutes: 30,
+      },
+      limits: {
+        readsPerMinute: 30,
+        readsPerHour: 300,
+        distinctRecordsPerHour: 200,
+        hubspotSearchPerSecond: 4,
+        hubspotCallsPerTenSeconds: 90,
+      },
       apiRateLimit: 20,
       apiBurstLimit: 40,
       logRetentionDays: 30,
@@ -56,6 +68,18 @@ describe('deployment configuration (CDK context)', () => {
       auditRetentionDays: 90,
       auditLockMode: 'GOVERNANCE',
       alarmEmail: 'ops@example.com',
+      alarmThresholds: {
+        contactReadsPerMinute: 100,
+        deniedOrExpiredPerHour: 5,
+        pendingMinutes: 30,
+      },
+      limits: {
+        readsPerMinute: 30,
+        readsPerHour: 300,
+        distinctRecordsPerHour: 200,
+        hubspotSearchPerSecond: 4,
+        hubspotCallsPerTenSeconds: 90,
+      },
       apiRateLimit: 5,
       apiBurstLimit: 10,
       logRetentionDays: 90,
@@ -102,6 +126,28 @@ describe('deployment configuration (CDK context)', () => {
     ).toEqual(expected);
   });
 
+  it('reads alarm thresholds and limits as objects or -c JSON strings, missing keys defaulted', () => {
+    const c = parseConfig({
+      alarmThresholds: '{"contactReadsPerMinute":50}',
+      limits: { readsPerMinute: '10', readsPerHour: null, hubspotSearchPerSecond: 2 },
+    });
+    expect(c.alarmThresholds).toEqual({
+      contactReadsPerMinute: 50,
+      deniedOrExpiredPerHour: 5,
+      pendingMinutes: 30,
+    });
+    expect(c.limits).toEqual({
+      readsPerMinute: 10,
+      readsPerHour: 300,
+      distinctRecordsPerHour: 200,
+      hubspotSearchPerSecond: 2,
+      hubspotCallsPerTenSeconds: 90,
+    });
+    expect(
+      parseConfig({ limits: '{"readsPerMinute":5,"readsPerHour":5}' }).limits.readsPerHour,
+    ).toBe(5);
+  });
+
   it.each([
     [{ stage: 'Prod!' }, 'stage'],
     [{ auditLockMode: 'STRICT' }, 'auditLockMode'],
@@ -136,6 +182,19 @@ describe('deployment configuration (CDK context)', () => {
       'approval.requiredApprovals.create_note',
     ],
     [{ contained: 'yes' }, 'contained'],
+    [{ alarmThresholds: { contactReadsPerMinute: 0 } }, 'alarmThresholds.contactReadsPerMinute'],
+    [{ alarmThresholds: { pendingMinutes: 2 } }, 'alarmThresholds.pendingMinutes'],
+    [{ alarmThresholds: { readsPerMinute: 5 } }, 'alarmThresholds'],
+    [
+      { alarmThresholds: '{"deniedOrExpiredPerHour":-1}' },
+      'alarmThresholds.deniedOrExpiredPerHour',
+    ],
+    [{ limits: { readsPerMinute: 'many' } }, 'limits.readsPerMinute'],
+    // Above HubSpot's own limits (about 5 searches/s, at most 190 calls per 10 s).
+    [{ limits: { hubspotSearchPerSecond: 6 } }, 'limits.hubspotSearchPerSecond'],
+    [{ limits: { hubspotCallsPerTenSeconds: 200 } }, 'limits.hubspotCallsPerTenSeconds'],
+    [{ limits: { readsPerMinute: 100, readsPerHour: 60 } }, 'limits.readsPerHour'],
+    [{ limits: { readsPerSecond: 1 } }, 'limits'],
   ])('refuses %j, naming %s', (raw, key) => {
     expect(() => parseConfig(raw)).toThrow(ConfigError);
     expect(() => parseConfig(raw)).toThrow(new RegExp(`\\b${key.replaceAll('.', '\\.')}:`));

@@ -118,6 +118,7 @@ export function allPolicies(json: CfnTemplate): FoundPolicy[] {
       case 'AWS::S3::BucketPolicy':
       case 'AWS::SecretsManager::ResourcePolicy':
       case 'AWS::Lambda::Permission':
+      case 'AWS::SNS::TopicPolicy':
         if (p.PolicyDocument ?? p.ResourcePolicy) {
           found.push({
             logicalId,

@@ -114,9 +114,8 @@ describe('the bulk-export guard and the HubSpot budget', () => {
     );
     expect(answers.map((a) => a.status).sort()).toEqual([200, 200, 429, 429]);
     const refused = answers.find((a) => a.status === 429);
-    expect((refused?.body.error as { details: { rule: string } }).details.rule).toBe(
-      'hubspot_budget',
-    );
+    const error = refused?.body.error as { details: { rule: string } } | undefined;
+    expect(error?.details.rule).toBe('hubspot_budget');
     expect(t.app.emulator?.requests.some((r) => r.status === 429)).toBe(false);
   });
 });

@@ -82,7 +82,7 @@ export class LocalMetrics implements MetricsSink {
       for (const [u, n] of Object.entries(b?.readers ?? {})) readers[u] = (readers[u] ?? 0) + n;
     }
     const oldest = pendingSince.length > 0 ? (nowMs - Math.min(...pendingSince)) / 60_000 : 0;
-    const valueOf = (rule: AlarmRule): number => {
+    const valueFor = (rule: AlarmRule): number => {
       if (rule.metric === 'OldestPendingMinutes') return Math.floor(oldest);
       const span = Math.max(1, Math.round(rule.periodSeconds / 60));
       return this.sum(rule.metric as keyof MetricValues, now - span + 1, now);
@@ -98,7 +98,7 @@ export class LocalMetrics implements MetricsSink {
       approvals_pending: pendingSince.length,
       oldest_pending_minutes: Math.floor(oldest),
       alarms: alarmRules(this.thresholds).map((rule) => {
-        const value = valueOf(rule);
+        const value = valueFor(rule);
         const breached =
           rule.comparison === 'GreaterThanThreshold'
             ? value > rule.threshold

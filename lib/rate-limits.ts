@@ -1,0 +1,76 @@
+import { RemovalPolicy, Validations } from 'aws-cdk-lib';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import { Construct } from 'constructs';
+import { RATE_LIMIT_TABLE } from '../lambdas/adapters/aws/dynamo-rate-limiter';
+import type { LimitsConfig } from './config';
+
+export interface AirlockRateLimitsProps {
+  /**
+   * The limits the validation function enforces.
+   * @default none, required
+   */
+  readonly limits: LimitsConfig;
+}
+
+/**
+ * The counters of the rate limits (DESIGN §1 step 3): one DynamoDB table shared by every
+ * instance of the validation function, read and written by `DynamoRateLimiter`
+ * (`lambdas/adapters/aws/dynamo-rate-limiter.ts`, whose {@link RATE_LIMIT_TABLE} is the schema
+ * contract: partition key `key`, TTL on `ttl`).
+ *
+ * The counters are ephemeral (the longest window is an hour) and the audit log, not this table,
+ * records who read what: no point-in-time recovery, and the table goes with the stack.
+ * Encrypted with the AWS-managed `aws/dynamodb` key.
+ */
+export class AirlockRateLimits extends Construct {
+  public readonly table: dynamodb.Table;
+  private readonly limits: LimitsConfig;
+
+  constructor(scope: Construct, id: string, props: AirlockRateLimitsProps) {
+    super(scope, id);
+    this.limits = props.limits;
+    this.table = new dynamodb.Table(this, 'Table', {
+      partitionKey: { name: RATE_LIMIT_TABLE.partitionKey, type: dynamodb.AttributeType.STRING },
+      billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+      timeToLiveAttribute: RATE_LIMIT_TABLE.ttlAttribute,
+      encryption: dynamodb.TableEncryption.AWS_MANAGED,
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: false },
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    Validations.of(this.table).acknowledge({
+      id: 'AwsSolutions-DDB3',
+      reason:
+        'Rate-limit counters are ephemeral: each item belongs to a window of at most one hour and ' +
+        'expires by TTL. A restored copy would hold stale windows; who read what is in the audit ' +
+        'log, not here. Point-in-time recovery would only add cost.',
+    });
+  }
+
+  /**
+   * Lets a principal count: `dynamodb:UpdateItem` (take from a window, add to a distinct
+   * counter) and `dynamodb:PutItem` (mark a record as seen) on this table, nothing else (no
+   * read, scan, delete, no index). Not `table.grant*`, which adds batch and describe actions.
+   */
+  public grantCount(grantee: iam.IGrantable): void {
+    grantee.grantPrincipal.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['dynamodb:UpdateItem', 'dynamodb:PutItem'],
+        resources: [this.table.tableArn],
+      }),
+    );
+  }
+
+  /** The environment the validation function needs to enforce the limits. */
+  public validationEnvironment(): Record<string, string> {
+    const { limits } = this;
+    return {
+      RATE_LIMIT_TABLE_NAME: this.table.tableName,
+      AIRLOCK_READS_PER_MINUTE: String(limits.readsPerMinute),
+      AIRLOCK_READS_PER_HOUR: String(limits.readsPerHour),
+      AIRLOCK_DISTINCT_RECORDS_PER_HOUR: String(limits.distinctRecordsPerHour),
+      AIRLOCK_HUBSPOT_SEARCH_PER_SECOND: String(limits.hubspotSearchPerSecond),
+      AIRLOCK_HUBSPOT_CALLS_PER_TEN_SECONDS: String(limits.hubspotCallsPerTenSeconds),
+    };
+  }
+}
