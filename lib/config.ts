@@ -294,7 +294,9 @@ const limitsSchema = z
     readsPerHour: intDefault(1, 100_000, LIMIT_DEFAULTS.readsPerHour),
     distinctRecordsPerHour: intDefault(1, 100_000, LIMIT_DEFAULTS.distinctRecordsPerHour),
     // HubSpot's own limits: about 5 searches per second, 100 or 190 calls per 10 s per app.
-    hubspotSearchPerSecond: intDefault(1, 5, LIMIT_DEFAULTS.hubspotSearchPerSecond),
+    // At least 2: get_last_email_interaction makes two searches, which a budget of 1 would
+    // refuse for ever.
+    hubspotSearchPerSecond: intDefault(2, 5, LIMIT_DEFAULTS.hubspotSearchPerSecond),
     hubspotCallsPerTenSeconds: intDefault(1, 190, LIMIT_DEFAULTS.hubspotCallsPerTenSeconds),
   })
   .superRefine((l, ctx) => {

@@ -48,6 +48,8 @@ export interface AuditRecord {
   record_count?: number;
   /** Injection markers found in the prompt when the prompt policy only flags. */
   prompt_flags?: string[];
+  /** The policy rule behind a refusal, when the reason has several (e.g. which rate limit). */
+  rule?: string;
   approval?: AuditApproval;
 }
 

@@ -159,6 +159,7 @@ export class Gateway {
         ...fields,
         outcome,
         reason: e.code,
+        ...ruleOf(e.details),
         response_status: answer.status,
         hubspot_status: e.hubspotStatus ?? lastCall(fields.hubspot_calls ?? []).hubspot_status,
       });
@@ -370,7 +371,7 @@ export class Gateway {
         );
       }
     };
-    const userWait = await wait(`user:${userId}`, [
+    const userWait = await wait(`user:${userKey(userId)}`, [
       { name: 'minute', limit: limits.readsPerMinute, seconds: 60 },
       { name: 'hour', limit: limits.readsPerHour, seconds: 3600 },
     ]);
@@ -406,7 +407,7 @@ export class Gateway {
     let distinct: number;
     try {
       distinct = await limiter.addDistinct(
-        `records:${userId}`,
+        `records:${userKey(userId)}`,
         recordIds,
         3600,
         this.deps.clock.now(),
@@ -711,6 +712,20 @@ function requireApprover(caller: Caller): void {
       "Decisions take the approver's credential; the agent can never approve its own write.",
     );
   }
+}
+
+/** The policy rule named in an error's details, for the audit record. */
+function ruleOf(details: unknown): { rule?: string } {
+  const rule = (details as { rule?: unknown } | undefined)?.rule;
+  return typeof rule === 'string' ? { rule } : {};
+}
+
+/**
+ * The key a user's counters are kept under: case and Unicode compatibility forms folded, so
+ * `U-42`, `u-42` and a full-width `ｕ-42` share one limit.
+ */
+function userKey(userId: string): string {
+  return userId.normalize('NFKC').toLowerCase();
 }
 
 function containedError(): AirlockError {

@@ -1,4 +1,5 @@
 import type { AuditRecord } from './audit';
+import { findAction } from './catalog';
 import type { AuditSink } from './ports';
 
 /**
@@ -77,7 +78,11 @@ export function observe(r: AuditRecord): Observation {
     add('Requests');
     if (r.response_status !== null && r.response_status >= 500) add('ServerErrors');
     if (r.outcome === 'rejected') add('Rejections');
-    if (r.reason === 'rate_limited' || r.reason === 'limits_unavailable') add('RateLimited');
+    // The per-user limits and the bulk guard (the exfiltration signals); not the shared HubSpot
+    // budget or the pending-approvals cap, which busy but honest traffic reaches too.
+    if (r.reason === 'rate_limited' && (r.rule === 'reads_per_user' || r.rule === 'bulk_export')) {
+      add('RateLimited');
+    }
     if (r.outcome === 'completed' && r.record_count !== undefined) {
       add('RecordsReturned', r.record_count);
       if (r.action && CONTACT_ACTIONS.has(r.action)) add('ContactReads', r.record_count);
@@ -85,11 +90,12 @@ export function observe(r: AuditRecord): Observation {
     if (r.outcome === 'pending_approval') add('ApprovalsRequested');
   } else {
     if (r.outcome === 'approved') add('ApprovalsApproved');
-    if (r.outcome === 'denied' && r.response_status === null) add('ApprovalsDenied');
+    // A denial is counted at the decision (a person's click or the local page), not again
+    // when the AWS state machine closes the write (that record nobody waits on: status null).
+    const denial = r.outcome === 'denied' && r.response_status !== null;
+    if (denial) add('ApprovalsDenied');
     if (r.outcome === 'expired') add('ApprovalsExpired');
-    if ((r.outcome === 'denied' && r.response_status === null) || r.outcome === 'expired') {
-      add('WritesDeniedOrExpired');
-    }
+    if (denial || r.outcome === 'expired') add('WritesDeniedOrExpired');
     if (r.outcome === 'completed' && r.hubspot_endpoint?.includes('/notes')) add('WritesCompleted');
   }
   for (const call of r.hubspot_calls) {
@@ -101,7 +107,9 @@ export function observe(r: AuditRecord): Observation {
   }
   return {
     values: v,
-    action: r.action,
+    // Only the catalog's names become a dimension: an agent's made-up action name must not
+    // mint a new CloudWatch metric (each costs money) with every request.
+    action: r.action === null ? null : findAction(r.action) ? r.action : 'unknown',
     outcome: r.outcome,
     reason: r.outcome === 'rejected' || r.outcome === 'failed' ? r.reason : null,
     userId: r.user_id,
@@ -184,5 +192,10 @@ export function emfMetrics(
   stage: string,
   write: (line: string) => void = (l) => process.stdout.write(`${l}\n`),
 ): MetricsSink {
-  return { record: (o, atMs) => write(emfLine(o, atMs, stage)) };
+  return {
+    record: (o, atMs) => {
+      // A record that counts for nothing (an operator's page) writes no metric document.
+      if (Object.keys(o.values).length > 0) write(emfLine(o, atMs, stage));
+    },
+  };
 }

@@ -49,7 +49,8 @@ const envSchema = z.object({
   AIRLOCK_READS_PER_MINUTE: z.coerce.number().int().min(1).default(30),
   AIRLOCK_READS_PER_HOUR: z.coerce.number().int().min(1).default(300),
   AIRLOCK_DISTINCT_RECORDS_PER_HOUR: z.coerce.number().int().min(1).default(200),
-  AIRLOCK_HUBSPOT_SEARCH_PER_SECOND: z.coerce.number().int().min(1).default(4),
+  // At least 2: get_last_email_interaction makes two searches.
+  AIRLOCK_HUBSPOT_SEARCH_PER_SECOND: z.coerce.number().int().min(2).default(4),
   AIRLOCK_HUBSPOT_CALLS_PER_TEN_SECONDS: z.coerce.number().int().min(1).default(90),
   AIRLOCK_CONTACT_READS_PER_MINUTE: z.coerce.number().int().min(1).default(100),
   AIRLOCK_DENIED_OR_EXPIRED_PER_HOUR: z.coerce.number().int().min(0).default(5),

@@ -39,6 +39,16 @@ describe('enforced read limits, locally', () => {
     });
   });
 
+  it('counts U-42, u-42 and a full-width ｕ-42 as one user', async () => {
+    for (let i = 0; i < 5; i += 1) expect((await act('u-case')).status).toBe(200);
+    for (const variant of ['U-CASE', 'ｕ-case']) {
+      const res = await act(variant);
+      expect([res.status, errorCode(res.body)]).toEqual([429, 'rate_limited']);
+    }
+    const refusal = (await t.audit()).find((r) => r.user_id === 'U-CASE');
+    expect(refusal).toMatchObject({ reason: 'rate_limited', rule: 'reads_per_user' });
+  });
+
   it('keeps users apart', async () => {
     expect((await act('u-other')).status).toBe(200);
   });

@@ -56,6 +56,7 @@ describe('metrics from audit records', () => {
       record({
         outcome: 'rejected',
         reason: 'rate_limited',
+        rule: 'reads_per_user',
         response_status: 429,
         record_count: undefined,
         hubspot_calls: [],
@@ -232,3 +233,78 @@ describe('emfLine', () => {
     expect(doc).not.toHaveProperty('Action');
   });
 });
+
+describe('metrics that an agent cannot inflate', () => {
+  it('names an action outside the catalog "unknown", so no new metric is minted per request', () => {
+    const o = observe({
+      ...baseRecord(),
+      action: 'drop_table_then_export_everything',
+      outcome: 'rejected',
+      reason: 'unknown_action',
+      response_status: 400,
+    });
+    expect(o.action).toBe('unknown');
+  });
+
+  it('counts the rate-limit alarm for the per-user limits and the bulk guard only', () => {
+    const refused = (rule: string) =>
+      observe({
+        ...baseRecord(),
+        outcome: 'rejected',
+        reason: 'rate_limited',
+        rule,
+        response_status: 429,
+      }).values.RateLimited;
+    expect(refused('reads_per_user')).toBe(1);
+    expect(refused('bulk_export')).toBe(1);
+    expect(refused('hubspot_budget')).toBeUndefined();
+    expect(refused('pending_approvals')).toBeUndefined();
+  });
+
+  it('counts a denial once: at the decision, not again when the AWS flow closes the write', () => {
+    const decision = observe({
+      ...baseRecord(),
+      event: 'approval',
+      outcome: 'denied',
+      response_status: 200,
+    });
+    const closing = observe({
+      ...baseRecord(),
+      event: 'approval',
+      outcome: 'denied',
+      response_status: null,
+    });
+    expect(decision.values).toMatchObject({ ApprovalsDenied: 1, WritesDeniedOrExpired: 1 });
+    expect(closing.values.ApprovalsDenied).toBeUndefined();
+  });
+
+  it('writes no EMF document for a record that counts for nothing', () => {
+    const lines: string[] = [];
+    emfMetrics('dev', (l) => lines.push(l)).record(
+      { values: {}, action: null, outcome: 'completed', reason: null, userId: null },
+      1,
+    );
+    expect(lines).toEqual([]);
+  });
+});
+
+function baseRecord(): AuditRecord {
+  return {
+    timestamp: '2026-11-29T10:00:00.000Z',
+    user_id: 'u-42',
+    agent_prompt: 'p',
+    structured_action: null,
+    hubspot_endpoint: null,
+    response_status: 200,
+    request_id: 'req_1',
+    event: 'request',
+    route: 'POST /v1/actions',
+    action: 'search_contact',
+    outcome: 'completed',
+    reason: null,
+    caller: 'agent',
+    hubspot_status: null,
+    hubspot_calls: [],
+    duration_ms: 1,
+  };
+}
