@@ -646,6 +646,9 @@ export class Gateway {
   /** Marks a pending approval past its expiry as expired, with its audit record. */
   private async expireIfDue(approval: Approval): Promise<Approval> {
     if (approval.status !== 'pending_approval') return approval;
+    // With an approval workflow (AWS) its timeout records the expiry, once; here it would be
+    // recorded twice. The approval core refuses a late decision either way.
+    if (this.deps.workflow) return approval;
     if (Date.parse(approval.expires_at) > this.deps.clock.now()) return approval;
     const expired = await this.deps.approvals.transition(approval.approval_id, 'pending_approval', {
       status: 'expired',

@@ -102,7 +102,9 @@ export function observe(r: AuditRecord): Observation {
     add('HubSpotCalls');
     add('HubSpotLatency', call.duration_ms);
     if (call.status === 401) add('HubSpotUnauthorized');
-    if (call.status === 429) add('HubSpotRateLimited');
+    // Every 429, including those waited out and retried: sustained throttling is the signal.
+    const throttled = call.throttled ?? (call.status === 429 ? 1 : 0);
+    if (throttled > 0) add('HubSpotRateLimited', throttled);
     if (call.status !== null && call.status >= 500) add('HubSpotServerErrors');
   }
   return {

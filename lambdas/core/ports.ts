@@ -40,6 +40,8 @@ export interface HubSpotCall {
   endpoint: string;
   status: number | null;
   attempts: number;
+  /** How many of the attempts HubSpot answered 429 (waited out or not). */
+  throttled?: number;
   duration_ms: number;
 }
 

@@ -231,6 +231,9 @@ describe('every refusal of the contract, over HTTP', () => {
     t.app.emulator?.faults.rateLimitNext(1, 'SECONDLY');
     const res = await t.act(read);
     expect(res.status).toBe(200);
+    // The record keeps the throttling the caller never saw (for the sustained-429 alarm).
+    const record = (await t.audit()).find((r) => r.request_id === res.body.request_id);
+    expect(record?.hubspot_calls[0]).toMatchObject({ status: 200, attempts: 2, throttled: 1 });
   });
 
   it('answers 404 and 405 to unknown routes and methods', async () => {

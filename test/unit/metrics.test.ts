@@ -308,3 +308,21 @@ function baseRecord(): AuditRecord {
     duration_ms: 1,
   };
 }
+
+describe('HubSpot throttling', () => {
+  it('counts every 429, including those the gateway waited out and retried', () => {
+    const o = observe({
+      ...baseRecord(),
+      hubspot_calls: [
+        {
+          endpoint: 'POST /crm/v3/objects/contacts/search',
+          status: 200,
+          attempts: 3,
+          throttled: 2,
+          duration_ms: 2100,
+        },
+      ],
+    });
+    expect(o.values.HubSpotRateLimited).toBe(2);
+  });
+});

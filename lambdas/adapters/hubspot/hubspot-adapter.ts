@@ -250,8 +250,15 @@ export class HubSpotAdapter implements HubSpotPort {
     let attempts = 0;
     let refreshed = false;
     let failures = 0;
+    let throttled = 0;
     const finish = (status: number | null) =>
-      ctx.calls.push({ endpoint, status, attempts, duration_ms: this.now() - started });
+      ctx.calls.push({
+        endpoint,
+        status,
+        attempts,
+        duration_ms: this.now() - started,
+        ...(throttled > 0 ? { throttled } : {}),
+      });
 
     for (;;) {
       const remaining = ctx.deadline - this.now();
@@ -293,6 +300,7 @@ export class HubSpotAdapter implements HubSpotPort {
           continue;
         }
         if (status === 429) {
+          throttled += 1;
           const wait = rateLimitWait(res);
           if (wait.daily || this.now() + wait.ms >= ctx.deadline) {
             finish(status);
