@@ -1,4 +1,12 @@
 import { type DynamoDBDocumentClient, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import {
+  checkNow,
+  checkSeconds,
+  checkTake,
+  escapeKey,
+  retryAfterSeconds,
+  windowIndex,
+} from '../../core/limit-windows';
 import type { LimitWindow, RateLimiter } from '../../core/ports';
 
 /**
@@ -167,53 +175,7 @@ export class DynamoRateLimiter implements RateLimiter {
   }
 }
 
-/** The fixed window of `nowMs` for windows of `seconds`. */
-function windowIndex(nowMs: number, seconds: number): number {
-  return Math.floor(nowMs / 1000 / seconds);
-}
-
 /** `ttl` of a window's items: its end plus the grace, epoch seconds. */
 function ttlFor(seconds: number, index: number): number {
   return (index + 1) * seconds + RATE_LIMIT_TTL_GRACE_SECONDS;
-}
-
-/** Seconds until window `index` ends, rounded up, at least 1 (a `Retry-After` value). */
-function retryAfterSeconds(nowMs: number, seconds: number, index: number): number {
-  return Math.max(1, Math.ceil(((index + 1) * seconds * 1000 - nowMs) / 1000));
-}
-
-/** `%` and `#` escaped, so `#` only ever separates the parts of an item's key. */
-function escapeKey(key: string): string {
-  if (typeof key !== 'string') throw new TypeError('rate limit key must be a string');
-  return key.replace(/%/g, '%25').replace(/#/g, '%23');
-}
-
-function checkNow(nowMs: number): void {
-  if (!Number.isFinite(nowMs)) throw new RangeError('nowMs must be a finite number');
-}
-
-function checkSeconds(seconds: number): void {
-  if (!Number.isSafeInteger(seconds) || seconds <= 0) {
-    throw new RangeError('window seconds must be a positive integer');
-  }
-}
-
-function checkTake(windows: readonly LimitWindow[], nowMs: number, cost: number): void {
-  checkNow(nowMs);
-  if (!Number.isSafeInteger(cost) || cost < 0) {
-    throw new RangeError('cost must be a non-negative integer');
-  }
-  const names = new Set<string>();
-  for (const w of windows) {
-    checkSeconds(w.seconds);
-    if (!Number.isSafeInteger(w.limit) || w.limit < 0) {
-      throw new RangeError(`limit of window ${w.name} must be a non-negative integer`);
-    }
-    if (typeof w.name !== 'string' || w.name === '' || w.name.includes('#')) {
-      throw new RangeError('window names must be non-empty and contain no #');
-    }
-    if (w.name === 'distinct') throw new RangeError('window name distinct is reserved');
-    if (names.has(w.name)) throw new RangeError(`window name ${w.name} is used twice`);
-    names.add(w.name);
-  }
 }
