@@ -5,11 +5,18 @@
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { noteBodyHtml } from '../../lambdas/adapters/hubspot/hubspot-adapter';
 import type { Logger } from '../../lambdas/core/ports';
 import { type LocalApp, startLocalApp } from '../../lambdas/local/app';
 import { loadConfig } from '../../lambdas/local/config';
+import {
+  cspViolations,
+  launchChromium,
+  type Opened,
+  openRecordedPage,
+  signIn,
+} from '../helpers/browser';
 
 const BODY = 'Called <b>Acme</b> about renewal';
 const SCREENSHOT = path.join(__dirname, '..', '..', 'test-results', 'approval-page.png');
@@ -28,20 +35,7 @@ const log: Logger = {
 beforeAll(async () => {
   dataDir = await mkdtemp(path.join(tmpdir(), 'airlock-page-'));
   app = await startLocalApp(loadConfig({ PORT: '0', AIRLOCK_DATA_DIR: dataDir }), { log });
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    headless: true,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--disable-quic',
-    ],
-  });
+  browser = await launchChromium();
 });
 
 afterAll(async () => {
@@ -50,14 +44,6 @@ afterAll(async () => {
   if (dataDir) await rm(dataDir, { recursive: true, force: true });
 });
 
-/** Pages opened by a test, with what went wrong in them. */
-interface Opened {
-  context: BrowserContext;
-  page: Page;
-  consoleErrors: string[];
-  pageErrors: string[];
-}
-
 const opened: Opened[] = [];
 
 afterEach(async () => {
@@ -65,37 +51,11 @@ afterEach(async () => {
 });
 
 async function openPage(): Promise<Opened> {
-  const context = await browser.newContext({ viewport: { width: 1000, height: 900 } });
-  // Runs before the page's own script and is not subject to its CSP.
-  await context.addInitScript(() => {
-    const seen: string[] = [];
-    (window as unknown as { __csp: string[] }).__csp = seen;
-    document.addEventListener('securitypolicyviolation', (e) => {
-      seen.push(`${e.violatedDirective} ${e.blockedURI}`);
-    });
-  });
-  const page = await context.newPage();
-  const o: Opened = { context, page, consoleErrors: [], pageErrors: [] };
-  page.on('console', (m) => {
-    if (m.type() !== 'error') return;
-    const where = m.location().url;
-    o.consoleErrors.push(`${m.text()} @ ${where}`);
-  });
-  page.on('pageerror', (e) => o.pageErrors.push(e.message));
+  const o = await openRecordedPage(browser, `${app.url}/approvals`, { width: 1000, height: 900 });
   opened.push(o);
-  const response = await page.goto(`${app.url}/approvals`);
-  expect(response?.status()).toBe(200);
-  expect(response?.headers()['content-security-policy']).toContain("script-src 'self'");
+  expect(o.status).toBe(200);
+  expect(o.csp).toContain("script-src 'self'");
   return o;
-}
-
-async function signIn(page: Page, key: string): Promise<void> {
-  await page.getByLabel('Approver key').fill(key);
-  await page.getByRole('button', { name: 'Use this key' }).click();
-}
-
-async function cspViolations(page: Page): Promise<string[]> {
-  return page.evaluate(() => (window as unknown as { __csp: string[] }).__csp);
 }
 
 async function requestWrite(body = BODY, userId = 'u-7', prompt = 'Log the call') {

@@ -6,10 +6,17 @@
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import type { Clock, Logger } from '../../lambdas/core/ports';
 import { type LocalApp, startLocalApp } from '../../lambdas/local/app';
 import { loadConfig } from '../../lambdas/local/config';
+import {
+  cspViolations,
+  launchChromium,
+  type Opened,
+  openRecordedPage,
+  signIn,
+} from '../helpers/browser';
 
 const SCREENSHOT = path.join(__dirname, '..', '..', 'test-results', 'dashboard.png');
 /** The alarm threshold, low so that a short burst crosses it. */
@@ -54,20 +61,7 @@ beforeAll(async () => {
     }),
     { log, clock, emulatorRateLimits: { perTenSeconds: 1e6, searchPerSecond: 1e6 } },
   );
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    headless: true,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--disable-quic',
-    ],
-  });
+  browser = await launchChromium();
 });
 
 afterAll(async () => {
@@ -76,13 +70,6 @@ afterAll(async () => {
   if (dataDir) await rm(dataDir, { recursive: true, force: true });
 });
 
-interface Opened {
-  context: BrowserContext;
-  page: Page;
-  consoleErrors: string[];
-  pageErrors: string[];
-}
-
 const opened: Opened[] = [];
 
 afterEach(async () => {
@@ -90,39 +77,13 @@ afterEach(async () => {
 });
 
 async function openPage(): Promise<Opened> {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-  // Runs before the page's own script and is not subject to its CSP.
-  await context.addInitScript(() => {
-    const seen: string[] = [];
-    (window as unknown as { __csp: string[] }).__csp = seen;
-    document.addEventListener('securitypolicyviolation', (e) => {
-      seen.push(`${e.violatedDirective} ${e.blockedURI}`);
-    });
-  });
-  const page = await context.newPage();
-  const o: Opened = { context, page, consoleErrors: [], pageErrors: [] };
-  page.on('console', (m) => {
-    if (m.type() !== 'error') return;
-    o.consoleErrors.push(`${m.text()} @ ${m.location().url}`);
-  });
-  page.on('pageerror', (e) => o.pageErrors.push(e.message));
+  const o = await openRecordedPage(browser, `${app.url}/dashboard`, { width: 1280, height: 900 });
   opened.push(o);
-  const response = await page.goto(`${app.url}/dashboard`);
-  expect(response?.status()).toBe(200);
-  const csp = response?.headers()['content-security-policy'] ?? '';
-  expect(csp).toContain("default-src 'none'");
-  expect(csp).toContain("script-src 'self'");
-  expect(csp).toContain("style-src 'self'");
+  expect(o.status).toBe(200);
+  expect(o.csp).toContain("default-src 'none'");
+  expect(o.csp).toContain("script-src 'self'");
+  expect(o.csp).toContain("style-src 'self'");
   return o;
-}
-
-async function signIn(page: Page, key: string): Promise<void> {
-  await page.getByLabel('Approver key').fill(key);
-  await page.getByRole('button', { name: 'Use this key' }).click();
-}
-
-async function cspViolations(page: Page): Promise<string[]> {
-  return page.evaluate(() => (window as unknown as { __csp: string[] }).__csp);
 }
 
 async function act(userId: string, action: Record<string, unknown>) {
