@@ -2,8 +2,8 @@ import type { AddressInfo } from 'node:net';
 import { createServer } from 'node:net';
 import { CreateTableCommand, DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import dynalite from 'dynalite';
 import { RATE_LIMIT_TABLE } from '../../lambdas/adapters/aws/dynamo-rate-limiter';
+import { startDynaliteServer } from './dynalite';
 
 export interface DynaliteLimits {
   /** A plain DocumentClient (default translation options, as a Lambda would build it). */
@@ -44,20 +44,12 @@ export async function closedPort(): Promise<number> {
  * never acted on.
  */
 export async function startDynaliteLimits(tableName = 'airlock-limits'): Promise<DynaliteLimits> {
-  const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const { port } = server.address() as AddressInfo;
-  const endpoint = `http://127.0.0.1:${port}`;
+  const server = await startDynaliteServer();
+  const endpoint = server.endpoint;
   const client = limitsClient(endpoint);
   const close = async () => {
     client.destroy();
-    await new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeAllConnections();
-    });
+    await server.close();
   };
   try {
     await client.send(

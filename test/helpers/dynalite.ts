@@ -20,23 +20,15 @@ export interface DynaliteApprovals {
 export async function startDynaliteApprovals(
   tableName = 'airlock-approvals',
 ): Promise<DynaliteApprovals> {
-  const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const { port } = server.address() as AddressInfo;
+  const server = await startDynaliteServer();
   const raw = new DynamoDBClient({
     region: 'eu-west-1',
-    endpoint: `http://127.0.0.1:${port}`,
+    endpoint: server.endpoint,
     credentials: { accessKeyId: 'DYNALITE', secretAccessKey: 'DYNALITE' },
   });
   const close = async () => {
     raw.destroy();
-    await new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeAllConnections();
-    });
+    await server.close();
   };
   try {
     await raw.send(
@@ -78,4 +70,22 @@ export async function startDynaliteApprovals(
     throw err;
   }
   return { client: DynamoDBDocumentClient.from(raw), tableName, close };
+}
+
+/** dynalite (an in-memory DynamoDB) listening on a free loopback port. */
+export async function startDynaliteServer(): Promise<{ endpoint: string; close(): Promise<void> }> {
+  const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
 }
