@@ -13,6 +13,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { companySearch } from '../../lambdas/core/reads';
 import { type Emulator, startEmulator } from '../../lambdas/emulator/server';
 import { invokePayload } from '../helpers/aws-stand-ins';
+import { FAKE_HUBSPOT_TOKEN_EU } from '../helpers/fake-credentials';
 
 const TOKEN = 'pat-na1-entry-point-token';
 const context = { getRemainingTimeInMillis: () => 10_000 } as unknown as Context;
@@ -184,7 +185,7 @@ describe('the Lambda entry points', () => {
     s3.reset();
     s3.on(PutObjectCommand).resolves({});
     const { handler } = await import('../../lambdas/aws/validation');
-    const token = 'pat-eu1-0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0';
+    const token = FAKE_HUBSPOT_TOKEN_EU;
     const event = apiEvent('POST', '/v1/actions', {
       user_id: 'u',
       agent_prompt: `my token is ${token}`,

@@ -1,5 +1,6 @@
 import { DEMO } from '../../lambdas/emulator/seed';
 import type { Emulator } from '../../lambdas/emulator/server';
+import { FAKE_HUBSPOT_TOKEN } from '../helpers/fake-credentials';
 
 /**
  * The HTTP contract (DESIGN §3), as cases that run against both deployments: the local server
@@ -157,7 +158,7 @@ export const CASES: ContractCase[] = [
     method: 'POST',
     path: '/v1/actions',
     action: { action: 'search_company', domain: 'acme.com' },
-    prompt: 'Use pat-na1-0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0 for this',
+    prompt: `Use ${FAKE_HUBSPOT_TOKEN} for this`,
     status: 422,
     code: 'prompt_rejected',
   },

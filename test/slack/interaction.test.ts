@@ -4,6 +4,7 @@ import {
   MAX_INTERACTION_BODY,
   parseInteraction,
 } from '../../lambdas/slack/interaction';
+import { FAKE_SLACK_TOKEN } from '../helpers/fake-credentials';
 
 const APPROVAL_ID = 'apr_0123456789abcdef0123456789abcdef';
 
@@ -210,7 +211,7 @@ describe('parseInteraction', () => {
       'apr_x-y',
       'APR_x',
       `apr_${'a'.repeat(65)}`,
-      'xoxb-1234567890-0987654321-AbCdEfGhIjKlMnOpQrStUvWx',
+      FAKE_SLACK_TOKEN,
       'AAAAQUIhWt1bm8vY2xvdWQtZnVuY3Rpb25zLmV4YW1wbGUuY29tL3Rhc2stdG9rZW4=',
       JSON.stringify({ approval_id: APPROVAL_ID, task_token: 'AAAA' }),
       undefined,

@@ -7,6 +7,7 @@ import {
   SECTION_TEXT_MAX,
   type SlackMessage,
 } from '../../lambdas/slack/message';
+import { FAKE_HUBSPOT_TOKEN } from '../helpers/fake-credentials';
 
 const APPROVAL_ID = 'apr_0123456789abcdef0123456789abcdef';
 const HASH = 'c0ffee'.repeat(10).slice(0, 64);
@@ -411,7 +412,7 @@ describe('approvalMessage', () => {
       ...view(),
       task_token: 'AAAAKgAAAAIAAAAAAAAAAd0sTASKTOKEN',
       request_id: 'req_secretrequest',
-      hubspot_token: 'pat-na1-11111111-2222-3333-4444-555555555555',
+      hubspot_token: FAKE_HUBSPOT_TOKEN,
       slack: { channel: 'C0SECRETCHAN', ts: '1.2' },
       write_started_at: '1999-01-01T00:00:00.000Z',
       status: 'pending_approval-STATUS',

@@ -1,4 +1,5 @@
 import { REDACTED, redactSecrets } from '../../lambdas/core/redact';
+import { FAKE_AWS_KEY_ID, FAKE_HUBSPOT_TOKEN, FAKE_SLACK_SHORT } from '../helpers/fake-credentials';
 
 describe('secret redaction', () => {
   const secret = 'pat-na1-0123456789abcdef';
@@ -29,9 +30,9 @@ describe('secret redaction', () => {
   });
 
   it('redacts credentials by their shape, without knowing them', () => {
-    const pat = 'pat-na1-0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0';
+    const pat = FAKE_HUBSPOT_TOKEN;
     const record = {
-      agent_prompt: `token ${pat} and xoxb-1234567890-abcdefghij and AKIAABCDEFGHIJKLMNOP`,
+      agent_prompt: `token ${pat} and ${FAKE_SLACK_SHORT} and ${FAKE_AWS_KEY_ID}`,
     };
     expect(redactSecrets(record, [])).toEqual({
       agent_prompt: `token ${REDACTED} and ${REDACTED} and ${REDACTED}`,
