@@ -3,11 +3,10 @@
 // Everything an approval carries (note bodies, prompts, ids) is untrusted and goes into the
 // page with textContent only.
 
+import { api, getKey, KEY_SHAPE, setKey } from '/pages/gateway-client.js';
+
 (() => {
-  const KEY_STORAGE = 'crm-airlock.approver-key';
   const REFRESH_MS = 5000;
-  /** What the server accepts in a bearer token. */
-  const KEY_SHAPE = /^[\x21-\x7e]{1,512}$/;
   /** Characters a reader cannot see: controls (bar tab and new lines), zero-width and bidi marks. */
   const HIDDEN_CHARS =
     // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
@@ -40,32 +39,7 @@
   let statusFromLoad = false;
   let cardCount = 0;
 
-  class ApiError extends Error {
-    constructor(status, code, message) {
-      super(message);
-      this.status = status;
-      this.code = code;
-    }
-  }
-
   // ---- the key -------------------------------------------------------------------------------
-
-  function getKey() {
-    try {
-      return sessionStorage.getItem(KEY_STORAGE);
-    } catch {
-      return null;
-    }
-  }
-
-  function setKey(key) {
-    try {
-      if (key === null) sessionStorage.removeItem(KEY_STORAGE);
-      else sessionStorage.setItem(KEY_STORAGE, key);
-    } catch {
-      // Storage disabled: the key then lives only as long as this page.
-    }
-  }
 
   function signedIn() {
     ui.login.hidden = true;
@@ -87,40 +61,6 @@
   }
 
   // ---- talking to the gateway ----------------------------------------------------------------
-
-  async function api(method, path, payload) {
-    const key = getKey();
-    if (!key) throw new ApiError(0, 'no_key', 'Enter the approver key first.');
-    const headers = { Authorization: `Bearer ${key}`, Accept: 'application/json' };
-    if (payload !== undefined) headers['Content-Type'] = 'application/json';
-    let res;
-    try {
-      res = await fetch(path, {
-        method,
-        headers,
-        body: payload === undefined ? undefined : JSON.stringify(payload),
-        cache: 'no-store',
-        credentials: 'omit',
-      });
-    } catch {
-      throw new ApiError(0, 'network', 'Cannot reach the gateway. Is it still running?');
-    }
-    let body = null;
-    try {
-      body = await res.json();
-    } catch {
-      body = null;
-    }
-    if (!res.ok) {
-      const error = body && typeof body.error === 'object' && body.error ? body.error : {};
-      throw new ApiError(
-        res.status,
-        typeof error.code === 'string' ? error.code : `http_${res.status}`,
-        typeof error.message === 'string' ? error.message : `The gateway answered ${res.status}.`,
-      );
-    }
-    return body ?? {};
-  }
 
   /** A refused key signs the tab out; true when the error was about the key. */
   function refusedKey(err) {

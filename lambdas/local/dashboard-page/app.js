@@ -3,12 +3,10 @@
 // fetches, so the charts are SVG built with DOM calls and carry no style attributes. User ids
 // and reasons come from agent requests: they are untrusted and go in with textContent only.
 
+import { api, getKey, KEY_SHAPE, setKey } from '/pages/gateway-client.js';
+
 (() => {
-  /** The same key as the approval page: one approver key per tab serves both pages. */
-  const KEY_STORAGE = 'crm-airlock.approver-key';
   const REFRESH_MS = 5000;
-  /** What the server accepts in a bearer token. */
-  const KEY_SHAPE = /^[\x21-\x7e]{1,512}$/;
   const SVG_NS = 'http://www.w3.org/2000/svg';
 
   const byId = (id) => document.getElementById(id);
@@ -41,32 +39,7 @@
   /** True while the status shows a failed load, so the next good one can say so. */
   let loadFailed = false;
 
-  class ApiError extends Error {
-    constructor(status, code, message) {
-      super(message);
-      this.status = status;
-      this.code = code;
-    }
-  }
-
   // ---- the key -------------------------------------------------------------------------------
-
-  function getKey() {
-    try {
-      return sessionStorage.getItem(KEY_STORAGE);
-    } catch {
-      return null;
-    }
-  }
-
-  function setKey(key) {
-    try {
-      if (key === null) sessionStorage.removeItem(KEY_STORAGE);
-      else sessionStorage.setItem(KEY_STORAGE, key);
-    } catch {
-      // Storage disabled: the key then lives only as long as this page.
-    }
-  }
 
   function signedIn() {
     ui.login.hidden = true;
@@ -89,43 +62,6 @@
   }
 
   // ---- talking to the gateway ----------------------------------------------------------------
-
-  async function fetchData() {
-    const key = getKey();
-    if (!key) throw new ApiError(0, 'no_key', 'Enter the approver key first.');
-    let res;
-    try {
-      res = await fetch('/dashboard/data', {
-        headers: { Authorization: `Bearer ${key}`, Accept: 'application/json' },
-        cache: 'no-store',
-        credentials: 'omit',
-      });
-    } catch {
-      throw new ApiError(0, 'network', 'Cannot reach the gateway. Is it still running?');
-    }
-    let body = null;
-    try {
-      body = await res.json();
-    } catch {
-      body = null;
-    }
-    if (!res.ok) {
-      const error = body && typeof body.error === 'object' && body.error ? body.error : {};
-      throw new ApiError(
-        res.status,
-        typeof error.code === 'string' ? error.code : `http_${res.status}`,
-        typeof error.message === 'string' ? error.message : `The gateway answered ${res.status}.`,
-      );
-    }
-    if (!body || typeof body !== 'object') {
-      throw new ApiError(
-        res.status,
-        'bad_body',
-        'The gateway answered something that is not JSON.',
-      );
-    }
-    return body;
-  }
 
   /** A refused key signs the tab out; true when the error was about the key. */
   function refusedKey(err) {
@@ -151,7 +87,7 @@
     loading = true;
     ui.board.setAttribute('aria-busy', 'true');
     try {
-      const data = await fetchData();
+      const data = await api('GET', '/dashboard/data');
       if (!getKey()) return; // the key was forgotten while the data was loading
       render(data);
       ui.updated.textContent = `Updated ${new Date().toLocaleTimeString()}`;
