@@ -24,6 +24,7 @@ const STATIC: Record<string, { file: string; type: string }> = {
   '/approvals': { file: 'approval-page/index.html', type: 'text/html; charset=utf-8' },
   '/approvals/app.js': { file: 'approval-page/app.js', type: 'text/javascript; charset=utf-8' },
   '/approvals/style.css': { file: 'approval-page/style.css', type: 'text/css; charset=utf-8' },
+  '/pages/base.css': { file: 'pages/base.css', type: 'text/css; charset=utf-8' },
   '/pages/gateway-client.js': {
     file: 'pages/gateway-client.js',
     type: 'text/javascript; charset=utf-8',
