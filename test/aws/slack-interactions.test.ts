@@ -53,9 +53,10 @@ function click(
 
 function signed(
   body: string,
-  options: { at?: number; secret?: string; version?: string; tamper?: boolean } = {},
+  options: { skewMs?: number; secret?: string; version?: string; tamper?: boolean } = {},
 ) {
-  const ts = String(Math.floor((options.at ?? Date.now()) / 1000));
+  // The timestamp is taken when the request is signed, with the skew asked for.
+  const ts = String(Math.floor((Date.now() + (options.skewMs ?? 0)) / 1000));
   const mac = createHmac('sha256', options.secret ?? SECRET)
     .update(`v0:${ts}:${body}`)
     .digest('hex');
@@ -151,8 +152,8 @@ describe('POST /slack/interactions', () => {
   });
 
   it.each([
-    ['stale', { at: Date.now() - 301_000 }, 'slack_stale'],
-    ['future-dated', { at: Date.now() + 301_000 }, 'slack_future'],
+    ['stale', { skewMs: -302_000 }, 'slack_stale'],
+    ['future-dated', { skewMs: 302_000 }, 'slack_future'],
     ['tampered', { tamper: true }, 'slack_bad_signature'],
     ['wrong-version', { version: 'v1' }, 'slack_bad_version'],
     ['wrongly signed', { secret: 'another-secret' }, 'slack_bad_signature'],
