@@ -21,13 +21,14 @@ const ROTATION_REASON =
  *
  * - `readToken`: a token with read scopes only; the HubSpot-call function reads it.
  * - `writeToken`: the note-writing token (`crm.objects.contacts.write`, which can also delete
- *   contacts); only the approved write path of the next issue may read it. Nobody is granted it
- *   in this stack.
+ *   contacts, and `crm.objects.contacts.read`, so a retried write can look for its note); only
+ *   the approval flow's write function may read it (granted in `approval-flow.ts`, and the
+ *   secret's own policy refuses everyone else).
  *
- * No token value is ever in the template: each secret is created with a random placeholder that
- * Secrets Manager generates at deploy time, and must be replaced with the real token (the
- * `rotate` command, or `aws secretsmanager put-secret-value`) before the gateway can reach
- * HubSpot; until then HubSpot answers 401 and the gateway returns `hubspot_unauthorized`.
+ * No token value is ever in the template: each secret is created holding an empty token
+ * (`{"token": ""}`), and must be replaced with the real one (`npm run token:set`, or
+ * `aws secretsmanager put-secret-value`); until then the functions answer 503 without calling
+ * HubSpot.
  * Encrypted with the account's `aws/secretsmanager` key: no key policy to maintain, and only
  * principals granted `secretsmanager:GetSecretValue` on the secret can decrypt it.
  */
