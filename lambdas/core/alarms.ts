@@ -101,7 +101,8 @@ export function alarmRules(t: AlarmThresholds = DEFAULT_THRESHOLDS): AlarmRule[]
       id: 'ApprovalsPendingTooLong',
       metric: 'OldestPendingMinutes',
       statistic: 'Maximum',
-      periodSeconds: 300,
+      // Twice the 5-minute schedule that measures it, so a late run never flips the state.
+      periodSeconds: 600,
       evaluationPeriods: 1,
       threshold: t.pendingMinutes,
       comparison: 'GreaterThanThreshold',

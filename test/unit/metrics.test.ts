@@ -326,3 +326,28 @@ describe('HubSpot throttling', () => {
     expect(o.values.HubSpotRateLimited).toBe(2);
   });
 });
+
+describe('local alarm evaluation', () => {
+  it('puts a rule of two evaluation periods in ALARM only when both periods breach', () => {
+    const t0 = Date.parse('2026-11-29T10:00:00.000Z');
+    const throttled = (at: number, n: number) =>
+      new Array(n).fill(0).forEach(() =>
+        metrics.record(
+          observe({
+            ...baseRecord(),
+            hubspot_calls: [
+              { endpoint: 'x', status: 200, attempts: 2, throttled: 1, duration_ms: 1 },
+            ],
+          }),
+          at,
+        ),
+      );
+    const metrics = new LocalMetrics();
+    throttled(t0 + 6 * 60_000, 6); // the current 5-minute period only
+    const rule = (m: LocalMetrics, at: number) =>
+      m.snapshot(at).alarms.find((a) => a.id === 'HubSpotRateLimited');
+    expect(rule(metrics, t0 + 9 * 60_000)).toMatchObject({ state: 'OK', value: 6 });
+    throttled(t0 + 2 * 60_000, 6); // and the one before it
+    expect(rule(metrics, t0 + 9 * 60_000)?.state).toBe('ALARM');
+  });
+});

@@ -82,11 +82,15 @@ export class LocalMetrics implements MetricsSink {
       for (const [u, n] of Object.entries(b?.readers ?? {})) readers[u] = (readers[u] ?? 0) + n;
     }
     const oldest = pendingSince.length > 0 ? (nowMs - Math.min(...pendingSince)) / 60_000 : 0;
-    const valueFor = (rule: AlarmRule): number => {
+    const span = (rule: AlarmRule) => Math.max(1, Math.round(rule.periodSeconds / 60));
+    /** The rule's statistic over the period ending `periodsAgo` periods before this minute. */
+    const valueFor = (rule: AlarmRule, periodsAgo = 0): number => {
       if (rule.metric === 'OldestPendingMinutes') return Math.floor(oldest);
-      const span = Math.max(1, Math.round(rule.periodSeconds / 60));
-      return this.sum(rule.metric as keyof MetricValues, now - span + 1, now);
+      const end = now - periodsAgo * span(rule);
+      return this.sum(rule.metric as keyof MetricValues, end - span(rule) + 1, end);
     };
+    const breaches = (rule: AlarmRule, value: number) =>
+      rule.comparison === 'GreaterThanThreshold' ? value > rule.threshold : value >= rule.threshold;
     return {
       generated_at: new Date(nowMs).toISOString(),
       minutes,
@@ -99,10 +103,10 @@ export class LocalMetrics implements MetricsSink {
       oldest_pending_minutes: Math.floor(oldest),
       alarms: alarmRules(this.thresholds).map((rule) => {
         const value = valueFor(rule);
-        const breached =
-          rule.comparison === 'GreaterThanThreshold'
-            ? value > rule.threshold
-            : value >= rule.threshold;
+        // As CloudWatch does: in ALARM only when each of the rule's evaluation periods breaches.
+        const breached = Array.from({ length: rule.evaluationPeriods }, (_, i) => i).every((i) =>
+          breaches(rule, valueFor(rule, i)),
+        );
         return {
           id: rule.id,
           description: rule.description,
