@@ -330,8 +330,8 @@ describe('HubSpot throttling', () => {
 describe('local alarm evaluation', () => {
   it('puts a rule of two evaluation periods in ALARM only when both periods breach', () => {
     const t0 = Date.parse('2026-11-29T10:00:00.000Z');
-    const throttled = (at: number, n: number) =>
-      new Array(n).fill(0).forEach(() =>
+    const throttled = (at: number, n: number) => {
+      for (let i = 0; i < n; i += 1) {
         metrics.record(
           observe({
             ...baseRecord(),
@@ -340,8 +340,9 @@ describe('local alarm evaluation', () => {
             ],
           }),
           at,
-        ),
-      );
+        );
+      }
+    };
     const metrics = new LocalMetrics();
     throttled(t0 + 6 * 60_000, 6); // the current 5-minute period only
     const rule = (m: LocalMetrics, at: number) =>
