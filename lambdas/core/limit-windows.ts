@@ -55,3 +55,12 @@ export function checkTake(windows: readonly LimitWindow[], nowMs: number, cost: 
     names.add(w.name);
   }
 }
+
+/** The arguments of `addDistinct`, checked alike by both limiters. */
+export function checkDistinct(ids: readonly string[], windowSeconds: number, nowMs: number): void {
+  checkSeconds(windowSeconds);
+  checkNow(nowMs);
+  for (const id of ids) {
+    if (typeof id !== 'string') throw new TypeError('distinct ids must be strings');
+  }
+}

@@ -1,7 +1,6 @@
 import { type DynamoDBDocumentClient, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import {
-  checkNow,
-  checkSeconds,
+  checkDistinct,
   checkTake,
   escapeKey,
   retryAfterSeconds,
@@ -113,11 +112,7 @@ export class DynamoRateLimiter implements RateLimiter {
     windowSeconds: number,
     nowMs: number,
   ): Promise<number> {
-    checkSeconds(windowSeconds);
-    checkNow(nowMs);
-    for (const id of ids) {
-      if (typeof id !== 'string') throw new TypeError('distinct ids must be strings');
-    }
+    checkDistinct(ids, windowSeconds, nowMs);
     const index = windowIndex(nowMs, windowSeconds);
     const ttl = ttlFor(windowSeconds, index);
     const counterKey = `${escapeKey(key)}#distinct#${index}`;

@@ -1,6 +1,5 @@
 import {
-  checkNow,
-  checkSeconds,
+  checkDistinct,
   checkTake,
   escapeKey,
   retryAfterSeconds,
@@ -86,11 +85,7 @@ export class MemoryRateLimiter implements RateLimiter {
     windowSeconds: number,
     nowMs: number,
   ): Promise<number> {
-    checkSeconds(windowSeconds);
-    checkNow(nowMs);
-    for (const id of ids) {
-      if (typeof id !== 'string') throw new TypeError('distinct ids must be strings');
-    }
+    checkDistinct(ids, windowSeconds, nowMs);
     this.sweep(nowMs);
     const index = windowIndex(nowMs, windowSeconds);
     const name = `${escapeKey(key)}#distinct#${index}`;

@@ -3,7 +3,7 @@
 // Everything an approval carries (note bodies, prompts, ids) is untrusted and goes into the
 // page with textContent only.
 
-import { api, getKey, KEY_SHAPE, setKey } from '/pages/gateway-client.js';
+import { api, bindKeyForm, getKey, setKey } from '/pages/gateway-client.js';
 
 (() => {
   const REFRESH_MS = 5000;
@@ -331,22 +331,7 @@ import { api, getKey, KEY_SHAPE, setKey } from '/pages/gateway-client.js';
 
   // ---- wiring --------------------------------------------------------------------------------
 
-  ui.keyForm.addEventListener('submit', (event) => {
-    event.preventDefault();
-    const key = ui.key.value.trim();
-    if (!KEY_SHAPE.test(key)) {
-      setStatus(
-        key === ''
-          ? 'Enter the approver key.'
-          : 'That is not a key: keys are printable ASCII without spaces.',
-        'error',
-      );
-      ui.key.focus();
-      return;
-    }
-    setKey(key);
-    ui.key.value = '';
-    setStatus('');
+  bindKeyForm(ui.keyForm, ui.key, setStatus, () => {
     signedIn();
     ui.queueTitle.focus();
     void load();

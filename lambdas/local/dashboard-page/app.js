@@ -3,7 +3,7 @@
 // fetches, so the charts are SVG built with DOM calls and carry no style attributes. User ids
 // and reasons come from agent requests: they are untrusted and go in with textContent only.
 
-import { api, getKey, KEY_SHAPE, setKey } from '/pages/gateway-client.js';
+import { api, bindKeyForm, getKey, setKey } from '/pages/gateway-client.js';
 
 (() => {
   const REFRESH_MS = 5000;
@@ -530,22 +530,7 @@ import { api, getKey, KEY_SHAPE, setKey } from '/pages/gateway-client.js';
 
   // ---- wiring --------------------------------------------------------------------------------
 
-  ui.keyForm.addEventListener('submit', (event) => {
-    event.preventDefault();
-    const key = ui.key.value.trim();
-    if (!KEY_SHAPE.test(key)) {
-      setStatus(
-        key === ''
-          ? 'Enter the approver key.'
-          : 'That is not a key: keys are printable ASCII without spaces.',
-        'error',
-      );
-      ui.key.focus();
-      return;
-    }
-    setKey(key);
-    ui.key.value = '';
-    setStatus('');
+  bindKeyForm(ui.keyForm, ui.key, setStatus, () => {
     signedIn();
     ui.boardTitle.focus();
     void load();

@@ -70,3 +70,28 @@ export async function api(method, path, payload) {
   }
   return body;
 }
+
+/**
+ * The key form of both pages: checks the key's shape, keeps it for the tab and calls
+ * `onAccepted`; otherwise says what is wrong through `setStatus` and keeps the focus there.
+ */
+export function bindKeyForm(form, input, setStatus, onAccepted) {
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    const key = input.value.trim();
+    if (!KEY_SHAPE.test(key)) {
+      setStatus(
+        key === ''
+          ? 'Enter the approver key.'
+          : 'That is not a key: keys are printable ASCII without spaces.',
+        'error',
+      );
+      input.focus();
+      return;
+    }
+    setKey(key);
+    input.value = '';
+    setStatus('');
+    onAccepted();
+  });
+}
