@@ -11,6 +11,7 @@ import type { Logger } from '../../lambdas/core/ports';
 import { type LocalApp, startLocalApp } from '../../lambdas/local/app';
 import { loadConfig } from '../../lambdas/local/config';
 import {
+  closedAfterEach,
   cspViolations,
   launchChromium,
   type Opened,
@@ -44,11 +45,7 @@ afterAll(async () => {
   if (dataDir) await rm(dataDir, { recursive: true, force: true });
 });
 
-const opened: Opened[] = [];
-
-afterEach(async () => {
-  for (const o of opened.splice(0)) await o.context.close();
-});
+const opened = closedAfterEach();
 
 async function openPage(): Promise<Opened> {
   const o = await openRecordedPage(browser, `${app.url}/approvals`, { width: 1000, height: 900 });

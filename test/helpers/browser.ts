@@ -66,3 +66,12 @@ export async function signIn(page: Page, key: string): Promise<void> {
   await page.getByLabel('Approver key').fill(key);
   await page.getByRole('button', { name: 'Use this key' }).click();
 }
+
+/** A list for the pages a test file opens; each test's pages are closed after it. */
+export function closedAfterEach(): Opened[] {
+  const opened: Opened[] = [];
+  afterEach(async () => {
+    for (const o of opened.splice(0)) await o.context.close();
+  });
+  return opened;
+}
