@@ -21,6 +21,8 @@ export interface AuditApproval {
   approver?: string | null;
   decided_at?: string | null;
   expires_at?: string;
+  /** The HubSpot note a completed write created. */
+  note_id?: string;
 }
 
 export interface AuditRecord {
@@ -32,8 +34,11 @@ export interface AuditRecord {
   /** The HTTP status answered for this request, or null for an event no caller waits on (expiry). */
   response_status: number | null;
   request_id: string;
-  /** `request` for an agent's call, `approval` for a decision or expiry of a write. */
-  event: 'request' | 'approval';
+  /**
+   * `request` for an agent's call, `approval` for a decision or expiry of a write, `control`
+   * for an operator's command (kill switch, read-only mode, token rotation).
+   */
+  event: 'request' | 'approval' | 'control';
   /** The route called, e.g. `POST /v1/actions`. */
   route: string | null;
   action: string | null;

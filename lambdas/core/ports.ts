@@ -78,6 +78,25 @@ export interface ControlState {
   read(): Promise<{ contained: boolean; readOnly: boolean }>;
 }
 
+/** The kill switch as the operator sees it: who changed it last, when and why. */
+export interface ControlSnapshot {
+  contained: boolean;
+  readOnly: boolean;
+  /** ISO 8601; absent while the switch was never changed. */
+  changedAt?: string;
+  changedBy?: string;
+  reason?: string | null;
+}
+
+/**
+ * The operator's side of the kill switch. `set` takes effect at once for the process that
+ * calls it; every other reader sees it within its cache bound (local: 250 ms, AWS: 10 s).
+ */
+export interface ControlSwitch extends ControlState {
+  snapshot(): Promise<ControlSnapshot>;
+  set(next: ControlSnapshot & { changedAt: string; changedBy: string }): Promise<void>;
+}
+
 export type ApprovalStatus =
   | 'pending_approval'
   | 'approved'
