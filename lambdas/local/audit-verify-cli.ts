@@ -1,6 +1,6 @@
 /**
  * `npm run audit:verify [-- --dir <audit dir>]`: proves the local audit chain whole, or names
- * the first broken record. Exit code 0 when whole, 1 when broken, 2 on a usage error.
+ * every broken record (the first one first). Exit code 0 when whole, 1 when broken, 2 on a usage error.
  */
 import path from 'node:path';
 import { verifyAuditLog } from '../adapters/local/audit-verify';
@@ -22,9 +22,14 @@ async function main(): Promise<number> {
     return 0;
   }
   const p = result.problem;
-  process.stdout.write(
-    `BROKEN: ${p?.reason ?? 'unknown problem'}\n  at ${p?.file}:${p?.line} (seq ${p?.seq ?? 'unknown'}); ${result.records} records before it verify.\n`,
-  );
+  const lines = [
+    `BROKEN: ${p?.reason ?? 'unknown problem'}`,
+    `  at ${p?.file}:${p?.line} (seq ${p?.seq ?? 'unknown'}); ${result.problems.length} problem(s) in ${result.records} records checked:`,
+    ...result.problems.map(
+      (q) => `  - ${q.kind} at ${q.file}:${q.line} (seq ${q.seq ?? 'unknown'}): ${q.reason}`,
+    ),
+  ];
+  process.stdout.write(`${lines.join('\n')}\n`);
   return 1;
 }
 

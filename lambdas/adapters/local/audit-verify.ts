@@ -1,102 +1,380 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
+import type { AuditRecord } from '../../core/audit';
+import { AirlockError } from '../../core/errors';
+import type { IntegrityProblem, IntegrityResult, StoredRecord } from '../../core/evidence/types';
 import { type ChainedRecord, chainHash, GENESIS_HASH, listAuditFiles } from './file-audit-log';
 
+/** A problem of the local chain, located in the log. */
+export interface ChainProblem {
+  kind: IntegrityProblem['kind'];
+  file: string;
+  line: number;
+  seq: number | null;
+  reason: string;
+  request_id?: string;
+}
+
+/** The whole local log's verdict (`npm run audit:verify`). */
 export interface VerifyResult {
   ok: boolean;
+  /** How many lines were checked. */
   records: number;
   files: number;
   /** The first problem found, naming the file, line and seq. */
-  problem?: { file: string; line: number; seq: number | null; reason: string };
+  problem?: ChainProblem;
+  /** Every problem found, in log order (at most {@link MAX_PROBLEMS}). */
+  problems: ChainProblem[];
+}
+
+/**
+ * What proves a local window's segment against the whole log: the hash it hangs from, its first
+ * seq and last hash, and HEAD when the window was taken. A third party holding the segment can
+ * re-verify it alone; whoever holds the log can check that it hangs where it says.
+ */
+export interface ChainMaterial {
+  kind: 'hash-chain';
+  /** The first line's `prev_hash` (the hash of the record before the segment). */
+  first_prev_hash: string;
+  first_seq: number | null;
+  last_hash: string | null;
+  head: { seq: number; hash: string } | null;
+}
+
+/** Past this many, problems are counted in a note, not listed: a wrecked log is wrecked. */
+export const MAX_PROBLEMS = 100;
+
+interface SourceLine {
+  text: string;
+  file: string;
+  /** 1-based line number in `file`. */
+  line: number;
+}
+
+interface CheckedLine extends SourceLine {
+  /** The parsed record, or null when the line is not a chained record. */
+  entry: ChainedRecord | null;
+}
+
+interface ChainCheck {
+  lines: CheckedLine[];
+  problems: ChainProblem[];
+  /** Problems found beyond {@link MAX_PROBLEMS}. */
+  unlisted: number;
+  last: { seq: number; hash: string } | null;
+}
+
+/**
+ * Checks a run of chained lines: each parses, `seq` counts up by one, each `prev_hash` is the
+ * hash before it and each `hash` recomputes. It does not stop at a problem: after one it
+ * re-anchors on the line's own seq and hash, so that every later problem is found too.
+ * `anchor` is where the run must start (the whole log starts at genesis); without one, the
+ * first line's own `seq` and `prev_hash` are the anchor.
+ */
+function checkChain(
+  source: SourceLine[],
+  anchor: { seq: number; prev: string } | null,
+): ChainCheck {
+  const out: ChainCheck = { lines: [], problems: [], unlisted: 0, last: null };
+  let expectedSeq: number | null = anchor?.seq ?? null;
+  let prev: string | null = anchor?.prev ?? null;
+  // A broken line already explains why the next line's link does not hold.
+  let prevBroken = false;
+  let prevWhere = '';
+  const report = (
+    at: SourceLine,
+    seq: number | null,
+    p: Omit<ChainProblem, 'file' | 'line' | 'seq'>,
+  ) => {
+    if (out.problems.length >= MAX_PROBLEMS) out.unlisted += 1;
+    else out.problems.push({ ...p, file: at.file, line: at.line, seq });
+  };
+  for (const at of source) {
+    const parsed = parseChained(at.text);
+    if (!parsed.entry) {
+      out.lines.push({ ...at, entry: null });
+      report(at, parsed.seq, { kind: 'unparsable', reason: parsed.reason });
+      expectedSeq = parsed.seq === null ? null : parsed.seq + 1;
+      prev = null;
+      prevBroken = true;
+      prevWhere = `${at.file}:${at.line}`;
+      continue;
+    }
+    const entry = parsed.entry;
+    out.lines.push({ ...at, entry });
+    const ids = { request_id: entry.request_id };
+    let explained = prevBroken;
+    if (expectedSeq !== null && entry.seq !== expectedSeq) {
+      explained = true;
+      if (entry.seq > expectedSeq) {
+        const gap = entry.seq - expectedSeq;
+        report(at, entry.seq, {
+          kind: 'missing',
+          reason: `expected seq ${expectedSeq}, found ${entry.seq}: ${gap === 1 ? 'a record is' : `${gap} records are`} missing before this line (removed)`,
+          ...ids,
+        });
+      } else {
+        report(at, entry.seq, {
+          kind: 'altered',
+          reason: `expected seq ${expectedSeq}, found ${entry.seq}: a record was inserted, repeated or moved`,
+          ...ids,
+        });
+      }
+    }
+    const { hash, prev_hash, ...rest } = entry;
+    const whole = chainHash(prev_hash, rest) === hash;
+    if (!whole) {
+      report(at, entry.seq, {
+        kind: 'altered',
+        reason: 'the hash does not match the record: this record was altered',
+        ...ids,
+      });
+    } else if (prev !== null && prev_hash !== prev && !explained) {
+      report(at, entry.seq, {
+        kind: 'altered',
+        reason: `prev_hash does not match the record before it (${prevWhere}): that record was altered and its hash recomputed, or this one's prev_hash was`,
+        ...ids,
+      });
+    }
+    expectedSeq = entry.seq + 1;
+    prev = hash;
+    prevBroken = !whole;
+    prevWhere = `${at.file}:${at.line}`;
+    out.last = { seq: entry.seq, hash };
+  }
+  return out;
+}
+
+function parseChained(
+  text: string,
+): { entry: ChainedRecord; seq: number } | { entry: null; seq: number | null; reason: string } {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return { entry: null, seq: null, reason: 'the line is not valid JSON' };
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    return { entry: null, seq: null, reason: 'the line is not a JSON object' };
+  }
+  const v = value as Record<string, unknown>;
+  const seq = Number.isSafeInteger(v.seq) && (v.seq as number) >= 1 ? (v.seq as number) : null;
+  const missing = [
+    seq === null ? 'seq' : null,
+    typeof v.prev_hash === 'string' ? null : 'prev_hash',
+    typeof v.hash === 'string' ? null : 'hash',
+    typeof v.timestamp === 'string' ? null : 'timestamp',
+    typeof v.request_id === 'string' ? null : 'request_id',
+  ].filter((m): m is string => m !== null);
+  if (missing.length > 0 || seq === null) {
+    return {
+      entry: null,
+      seq,
+      reason: `not a chained audit record (no valid ${missing.join(', ')})`,
+    };
+  }
+  return { entry: value as ChainedRecord, seq };
+}
+
+async function readSource(dir: string): Promise<{ files: string[]; lines: SourceLine[] }> {
+  const files = await listAuditFiles(dir);
+  const lines: SourceLine[] = [];
+  for (const file of files) {
+    const text = await fs.readFile(path.join(dir, file), 'utf8');
+    text.split('\n').forEach((line, i) => {
+      if (line.trim() !== '') lines.push({ text: line, file, line: i + 1 });
+    });
+  }
+  return { files, lines };
+}
+
+type HeadRead =
+  | { kind: 'absent' }
+  | { kind: 'bad' }
+  | { kind: 'ok'; head: { seq: number; hash: string } };
+
+async function readHead(dir: string): Promise<HeadRead> {
+  let text: string;
+  try {
+    text = await fs.readFile(path.join(dir, 'HEAD'), 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { kind: 'absent' };
+    throw err;
+  }
+  try {
+    const head = JSON.parse(text) as { seq?: unknown; hash?: unknown };
+    if (Number.isSafeInteger(head.seq) && typeof head.hash === 'string') {
+      return { kind: 'ok', head: { seq: head.seq as number, hash: head.hash } };
+    }
+  } catch {
+    // Reported below as an unparsable HEAD.
+  }
+  return { kind: 'bad' };
+}
+
+/**
+ * The whole chain's check, HEAD included: HEAD may lag the last line (it moves after the lines
+ * are on disk) but never lead it, and the line it names must carry the hash it names.
+ */
+async function checkLog(
+  dir: string,
+): Promise<{ files: string[]; check: ChainCheck; head: HeadRead; notes: string[] }> {
+  const { files, lines } = await readSource(dir);
+  const check = checkChain(lines, { seq: 1, prev: GENESIS_HASH });
+  const head = await readHead(dir);
+  const notes: string[] = [];
+  const problem = (p: Omit<ChainProblem, 'file' | 'line'>) => {
+    if (check.problems.length >= MAX_PROBLEMS) check.unlisted += 1;
+    else check.problems.push({ ...p, file: 'HEAD', line: 1 });
+  };
+  if (head.kind === 'bad') {
+    problem({ kind: 'unparsable', seq: null, reason: 'HEAD is not {"seq": n, "hash": "..."}' });
+  } else if (head.kind === 'absent') {
+    if (lines.length > 0) {
+      notes.push(
+        'There is no HEAD file, so records cut off the end of the log cannot be detected.',
+      );
+    }
+  } else {
+    const lastSeq = check.last?.seq ?? 0;
+    const named = check.lines.find((l) => l.entry?.seq === head.head.seq)?.entry;
+    if (head.head.seq > lastSeq) {
+      problem({
+        kind: 'truncated',
+        seq: head.head.seq,
+        reason: `HEAD names record ${head.head.seq} but the log ends at ${lastSeq}: records were cut off the end`,
+      });
+    } else if (named && named.hash !== head.head.hash) {
+      problem({
+        kind: 'altered',
+        seq: head.head.seq,
+        reason: `HEAD does not match record ${head.head.seq}: the log was replaced from that record or before`,
+      });
+    }
+  }
+  if (check.unlisted > 0) {
+    notes.push(
+      `${check.unlisted} more problem(s) were found and not listed (at most ${MAX_PROBLEMS} are).`,
+    );
+  }
+  return { files, check, head, notes };
+}
+
+function toIntegrity(check: ChainCheck, notes: string[]): IntegrityResult {
+  return {
+    ok: check.problems.length === 0,
+    method: 'hash-chain',
+    checked: check.lines.length,
+    problems: check.problems.map((p) => ({
+      kind: p.kind,
+      where: `${p.file}:${p.line}`,
+      detail: p.seq === null ? p.reason : `seq ${p.seq}: ${p.reason}`,
+      ...(p.request_id ? { request_id: p.request_id } : {}),
+    })),
+    notes,
+  };
 }
 
 /**
  * Proves the local audit chain whole: every line parses, `seq` counts up from 1 with no gap,
  * each `prev_hash` is the hash before it, each `hash` recomputes, and HEAD is not ahead of
- * the last line. Stops at the first broken record.
+ * the last line. Every problem is listed (up to {@link MAX_PROBLEMS}), not just the first.
  */
 export async function verifyAuditLog(dir: string): Promise<VerifyResult> {
-  const files = await listAuditFiles(dir);
-  let prev = GENESIS_HASH;
-  let expectedSeq = 1;
-  let count = 0;
-  for (const file of files) {
-    const lines = (await fs.readFile(path.join(dir, file), 'utf8')).split('\n');
-    for (let i = 0; i < lines.length; i += 1) {
-      const line = lines[i] ?? '';
-      if (line.trim() === '') continue;
-      const where = { file, line: i + 1 };
-      let entry: ChainedRecord;
-      try {
-        entry = JSON.parse(line) as ChainedRecord;
-      } catch {
-        return fail(count, files, { ...where, seq: null, reason: 'the line is not valid JSON' });
-      }
-      const { hash, prev_hash, ...rest } = entry;
-      if (entry.seq !== expectedSeq) {
-        return fail(count, files, {
-          ...where,
-          seq: entry.seq ?? null,
-          reason: `expected seq ${expectedSeq}, found ${entry.seq}: a record is missing or out of order`,
-        });
-      }
-      if (prev_hash !== prev) {
-        return fail(count, files, {
-          ...where,
-          seq: entry.seq,
-          reason:
-            'prev_hash does not match the previous record: a record before it was removed or altered',
-        });
-      }
-      if (chainHash(prev, rest) !== hash) {
-        return fail(count, files, {
-          ...where,
-          seq: entry.seq,
-          reason: 'the hash does not match the record: this record was altered',
-        });
-      }
-      prev = hash;
-      expectedSeq += 1;
-      count += 1;
+  const { files, check } = await checkLog(dir);
+  const result: VerifyResult = {
+    ok: check.problems.length === 0,
+    records: check.lines.length,
+    files: files.length,
+    problems: check.problems,
+  };
+  if (check.problems[0]) result.problem = check.problems[0];
+  return result;
+}
+
+function parseInstant(name: string, value: string): number {
+  const ms = Date.parse(value);
+  if (!Number.isFinite(ms)) {
+    throw new AirlockError(
+      'validation_failed',
+      `${name} "${value.slice(0, 40)}" is not an ISO 8601 time.`,
+    );
+  }
+  return ms;
+}
+
+/**
+ * Verifies the whole local chain and takes out a time window of it: the contiguous run of
+ * chained lines from the first stamped at or after `since` to the last stamped before `until`
+ * (contiguous in seq, so the segment can be re-verified on its own), the records before it
+ * (context for the report) and the material that ties the segment to the log.
+ */
+export async function verifyLocalWindow(
+  dir: string,
+  window: { since: string; until: string },
+): Promise<{
+  integrity: IntegrityResult;
+  records: StoredRecord[];
+  context: AuditRecord[];
+  material: ChainMaterial;
+}> {
+  const since = parseInstant('since', window.since);
+  const until = parseInstant('until', window.until);
+  const { check, head, notes } = await checkLog(dir);
+  const chained = check.lines.filter(
+    (l): l is CheckedLine & { entry: ChainedRecord } => l.entry !== null,
+  );
+  const stamp = (l: { entry: ChainedRecord }) => Date.parse(l.entry.timestamp);
+  const first = chained.findIndex((l) => stamp(l) >= since);
+  let last = -1;
+  for (let i = chained.length - 1; i >= 0; i -= 1) {
+    const l = chained[i];
+    if (l && stamp(l) < until) {
+      last = i;
+      break;
     }
   }
-  const head = await readHead(dir);
-  if (head && head.seq > count) {
-    return fail(count, files, {
-      file: 'HEAD',
-      line: 1,
-      seq: head.seq,
-      reason: `HEAD names record ${head.seq} but the log ends at ${count}: records were cut off the end`,
-    });
-  }
-  if (head && head.seq === count && head.hash !== prev) {
-    return fail(count, files, {
-      file: 'HEAD',
-      line: 1,
-      seq: head.seq,
-      reason: 'HEAD does not match the last record: the end of the log was replaced',
-    });
-  }
-  return { ok: true, records: count, files: files.length };
+  const start = first === -1 ? chained.length : first;
+  const segment = first !== -1 && last >= first ? chained.slice(first, last + 1) : [];
+  const before = chained.slice(0, start);
+  const anchor =
+    segment[0]?.entry.prev_hash ?? before[before.length - 1]?.entry.hash ?? GENESIS_HASH;
+  return {
+    integrity: toIntegrity(check, notes),
+    records: segment.map((l) => ({ line: l.text, record: l.entry, where: `${l.file}:${l.line}` })),
+    context: before.map((l) => l.entry),
+    material: {
+      kind: 'hash-chain',
+      first_prev_hash: anchor,
+      first_seq: segment[0]?.entry.seq ?? null,
+      last_hash: segment[segment.length - 1]?.entry.hash ?? null,
+      head: head.kind === 'ok' ? head.head : null,
+    },
+  };
 }
 
-function fail(
-  records: number,
-  files: string[],
-  problem: NonNullable<VerifyResult['problem']>,
-): VerifyResult {
-  return { ok: false, records, files: files.length, problem };
-}
-
-async function readHead(dir: string): Promise<{ seq: number; hash: string } | null> {
-  try {
-    return JSON.parse(await fs.readFile(path.join(dir, 'HEAD'), 'utf8')) as {
-      seq: number;
-      hash: string;
-    };
-  } catch {
-    return null;
+/**
+ * Checks a segment of the chain offline (an evidence pack's records): `seq` contiguous, each
+ * `prev_hash` links to the line before, each `hash` recomputes. The first line's `prev_hash`
+ * is the anchor: that the segment hangs there in the operator's log is for the log to prove.
+ * `name` labels the problems' `where` (`name:line`).
+ */
+export function verifyChainSegment(lines: string[], name = 'segment'): IntegrityResult {
+  const check = checkChain(
+    lines.map((text, i) => ({ text, file: name, line: i + 1 })),
+    null,
+  );
+  const notes = [
+    lines.length === 0
+      ? 'The segment is empty: no record of the window to check.'
+      : 'The segment is checked on its own; that it belongs to the full log is shown by its first prev_hash and last hash against that log.',
+  ];
+  if (check.unlisted > 0) {
+    notes.push(
+      `${check.unlisted} more problem(s) were found and not listed (at most ${MAX_PROBLEMS} are).`,
+    );
   }
+  return toIntegrity(check, notes);
 }
 
 /** Reads every record of the log, in order (for reports and tests). */
