@@ -1,6 +1,7 @@
 /**
  * The HubSpot-call function (composition root). It alone can read the HubSpot read token;
- * clients are built once per container, outside the handler.
+ * clients are built once per container, outside the handler. Besides the catalog's searches it
+ * answers the operator's `probe` after a token rotation (no CRM data, only HubSpot's verdict).
  */
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import middy from '@middy/core';
@@ -28,6 +29,7 @@ const tokens = new SecretsTokenProvider({
 
 const run = createHubSpotCallHandler({
   hubspot: new HubSpotAdapter({ tokens, basePath: env.HUBSPOT_BASE_URL }),
+  tokens,
   log: jsonLogger(),
   now: Date.now,
 });

@@ -7,7 +7,7 @@
  * It never logs, and never echoes a bearer token: requests are recorded with a 6-hex fingerprint.
  */
 
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import {
   createServer,
   type IncomingHttpHeaders,
@@ -94,6 +94,13 @@ export interface Emulator {
   notes(): NoteRecord[];
   /** Replaces the token table (revocation / rotation). */
   setTokens(tokens: Record<string, string[]>): void;
+  /**
+   * A new token with the scopes (and private app) of `likeToken`, as HubSpot's "rotate" on a
+   * private app makes one; `likeToken` stays valid until revoked. Throws for an unknown token.
+   */
+  mintToken(likeToken: string): string;
+  /** The token is refused (401) everywhere from now on, as after HubSpot's "expire now". */
+  revokeToken(token: string): void;
   /** Clears faults, the request log and rate-limit windows; the CRM data stays. */
   reset(): void;
 }
@@ -113,6 +120,11 @@ export const READ_TOKEN_SCOPES = [
 ] as const;
 /** What the gateway's write token needs to create notes (HubSpot has no notes-only scope). */
 export const WRITE_TOKEN_SCOPES = [SCOPES.contactsWrite] as const;
+
+/** The account every emulator token belongs to, as token introspection reports it. */
+export const EMULATOR_ACCOUNT = { hubId: 20_240_601, userId: 7_700_001 } as const;
+/** Private-app token introspection (HubSpot answers it for any valid token, no scope needed). */
+export const TOKEN_INFO_PATH = '/oauth/v2/private-apps/get/access-token-info';
 
 /** HubSpot-defined association type ids for notes. */
 export const NOTE_ASSOCIATION_TYPES = { noteToContact: 202, noteToCompany: 190 } as const;
@@ -280,6 +292,9 @@ function rateLimitBody(policy: RateLimitPolicy): ErrorBody {
     policyName: policy,
   };
 }
+
+const AUTH_MESSAGE =
+  'Authentication credentials not found. This API supports OAuth 2.0 authentication and you can find more details at https://developers.hubspot.com/docs/methods/auth/oauth-overview';
 
 const INJECTED_MESSAGES: Record<InjectedStatus, string> = {
   500: 'internal error',
@@ -620,10 +635,49 @@ export async function startEmulator(options: EmulatorOptions): Promise<Emulator>
   };
   const store: CrmSeed = structuredClone(options.seed ?? demoSeed());
   let tokens = new Map<string, ReadonlySet<string>>();
+  // Each token of a table is its own private app; a minted token shares its original's app.
+  let apps = new Map<string, number>();
   const setTokens = (table: Record<string, string[]>) => {
     tokens = new Map(Object.entries(table).map(([token, scopes]) => [token, new Set(scopes)]));
+    apps = new Map([...tokens.keys()].map((token, i) => [token, 3_000_001 + i]));
   };
   setTokens(options.tokens);
+  const mintToken = (likeToken: string): string => {
+    const scopes = tokens.get(likeToken);
+    if (scopes === undefined) throw new Error('mintToken: the emulator does not know that token');
+    const token = `emu-${randomBytes(24).toString('hex')}`;
+    tokens.set(token, scopes);
+    apps.set(token, apps.get(likeToken) ?? 3_000_000);
+    return token;
+  };
+  const revokeToken = (token: string): void => {
+    tokens.delete(token);
+    apps.delete(token);
+  };
+
+  /** `POST /oauth/v2/private-apps/get/access-token-info` with `{"tokenKey": "..."}`. */
+  function handleTokenInfo(raw: string | null): { status: number; body: unknown } {
+    if (raw === null)
+      throw new HttpError(413, errorBody('Request body too large.', 'VALIDATION_ERROR'));
+    const body = parseJsonBody(raw);
+    const tokenKey = isRecord(body) ? body.tokenKey : undefined;
+    if (typeof tokenKey !== 'string' || tokenKey.trim() === '') {
+      throw validationError('Invalid input JSON: "tokenKey" must be a non-empty string.');
+    }
+    const scopes = tokens.get(tokenKey);
+    if (scopes === undefined) {
+      throw new HttpError(401, errorBody(AUTH_MESSAGE, 'INVALID_AUTHENTICATION'));
+    }
+    return {
+      status: 200,
+      body: {
+        userId: EMULATOR_ACCOUNT.userId,
+        hubId: EMULATOR_ACCOUNT.hubId,
+        appId: apps.get(tokenKey) ?? 3_000_000,
+        scopes: [...scopes],
+      },
+    };
+  }
 
   const faults = new FaultInjector();
   const limiter = new RateLimiter(limits, now);
@@ -895,15 +949,21 @@ export async function startEmulator(options: EmulatorOptions): Promise<Emulator>
       return;
     }
 
+    // Introspection authenticates by the token in its body, not by a bearer header.
+    if (method === 'POST' && url.pathname === TOKEN_INFO_PATH) {
+      try {
+        const result = handleTokenInfo(raw);
+        send(result.status, result.body);
+      } catch (error) {
+        if (error instanceof HttpError) send(error.status, error.body);
+        else send(500, errorBody('internal error', null));
+      }
+      return;
+    }
+
     const scopes = token === null ? undefined : tokens.get(token);
     if (token === null || scopes === undefined) {
-      send(
-        401,
-        errorBody(
-          'Authentication credentials not found. This API supports OAuth 2.0 authentication and you can find more details at https://developers.hubspot.com/docs/methods/auth/oauth-overview',
-          'INVALID_AUTHENTICATION',
-        ),
-      );
+      send(401, errorBody(AUTH_MESSAGE, 'INVALID_AUTHENTICATION'));
       return;
     }
 
@@ -923,7 +983,7 @@ export async function startEmulator(options: EmulatorOptions): Promise<Emulator>
         throw new HttpError(
           404,
           errorBody(
-            'Resource not found. This emulator serves POST /crm/v3/objects/{contacts|companies|emails|notes}/search, GET /crm/v3/objects/{type}/{id} and POST /crm/v3/objects/notes.',
+            'Resource not found. This emulator serves POST /crm/v3/objects/{contacts|companies|emails|notes}/search, GET /crm/v3/objects/{type}/{id}, POST /crm/v3/objects/notes and POST /oauth/v2/private-apps/get/access-token-info.',
             'OBJECT_NOT_FOUND',
           ),
         );
@@ -994,6 +1054,8 @@ export async function startEmulator(options: EmulatorOptions): Promise<Emulator>
     notes: () =>
       createdNotes.map((n) => ({ ...n, associations: n.associations.map((a) => ({ ...a })) })),
     setTokens,
+    mintToken,
+    revokeToken,
     reset: () => {
       faults.clear();
       requests.length = 0;

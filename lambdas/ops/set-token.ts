@@ -1,18 +1,18 @@
 /**
  * `npm run token:set -- --which read|write|slack-bot|slack-signing [--stage dev] [--secret-id ID]`:
- * stores a HubSpot token, the Slack bot token or the Slack signing secret
- * token in the stack's secret. The token is read from standard input (a pipe, or the terminal
+ * stores a HubSpot token, the Slack bot token or the Slack signing secret in the stack's secret. The token is read from standard input (a pipe, or the terminal
  * with echo off), never from an argument (arguments show in `ps` and shell history), and never
  * printed. The functions pick it up within a minute (their cache TTL).
  */
 import { PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { readTokenLine, type SecretInput } from './secret-input';
 
 export interface SetTokenOptions {
   which: Which;
   stage: string;
   secretId?: string;
   client: SecretsManagerClient;
-  input: NodeJS.ReadableStream & { isTTY?: boolean; setRawMode?: (raw: boolean) => unknown };
+  input: SecretInput;
   write: (text: string) => void;
 }
 
@@ -24,46 +24,26 @@ const SECRET_NAMES = {
 } as const;
 export type Which = keyof typeof SECRET_NAMES;
 
+/** Whether `value` names one of the stack's secrets (own keys only: `toString` is not one). */
+export function isWhich(value: string | undefined): value is Which {
+  return value !== undefined && Object.hasOwn(SECRET_NAMES, value);
+}
+
+/** The secret's name for a stage (the stack names them so); the CLI may pass the ARN instead. */
 export function secretIdFor(stage: string, which: Which): string {
   return `crm-airlock/${stage}/${SECRET_NAMES[which]}`;
 }
 
-const CTRL_C = String.fromCharCode(3);
+const PROMPTS: Record<Which, string> = {
+  read: 'HubSpot read token (input hidden): ',
+  write: 'HubSpot write token (input hidden): ',
+  'slack-bot': 'Slack bot token (input hidden): ',
+  'slack-signing': 'Slack signing secret (input hidden): ',
+};
 
-/** Reads one line; on a terminal, with echo off. */
-async function readSecretLine(
-  input: SetTokenOptions['input'],
-  write: (t: string) => void,
-): Promise<string> {
-  const tty = input.isTTY === true && typeof input.setRawMode === 'function';
-  if (tty) {
-    write('HubSpot token (input hidden): ');
-    input.setRawMode?.(true);
-  }
-  let text = '';
-  try {
-    for await (const chunk of input) {
-      text += chunk.toString();
-      // Enter, or Ctrl-C (ETX), ends a line typed at the terminal.
-      if (tty && (/[\r\n]/.test(text) || text.includes(CTRL_C))) break;
-    }
-  } finally {
-    if (tty) {
-      input.setRawMode?.(false);
-      write('\n');
-    }
-  }
-  if (text.includes(CTRL_C)) throw new Error('cancelled');
-  return text.replace(/\r?\n$/, '').replace(/\r$/, '');
-}
-
+/** Reads the token from `input`, stores it, and answers a message that names no secret. */
 export async function setToken(options: SetTokenOptions): Promise<string> {
-  const token = (await readSecretLine(options.input, options.write)).trim();
-  if (!/^[\x21-\x7e]{8,1024}$/.test(token)) {
-    throw new Error(
-      'That is not a token: expected one line of 8 to 1024 printable characters without spaces. Nothing was stored.',
-    );
-  }
+  const token = await readTokenLine(options.input, options.write, PROMPTS[options.which]);
   const secretId = options.secretId ?? secretIdFor(options.stage, options.which);
   let versionId: string | undefined;
   try {
@@ -72,7 +52,7 @@ export async function setToken(options: SetTokenOptions): Promise<string> {
     );
     versionId = out.VersionId;
   } catch (err) {
-    const name = err instanceof Error ? err.name : 'Error';
+    const name = err instanceof Error ? err.name.replace(/[^\w.-]/g, '').slice(0, 64) : 'Error';
     throw new Error(
       `Secrets Manager refused to store the token in ${secretId} (${name}). Nothing was changed.`,
     );
@@ -86,12 +66,12 @@ function parseArgs(argv: string[]): { which: Which; stage: string; secretId?: st
     return i >= 0 ? argv[i + 1] : undefined;
   };
   const which = get('--which');
-  if (!which || !(which in SECRET_NAMES)) {
+  if (!isWhich(which)) {
     throw new Error(
       'usage: npm run token:set -- --which read|write|slack-bot|slack-signing [--stage dev] [--secret-id ID]',
     );
   }
-  return { which: which as Which, stage: get('--stage') ?? 'dev', secretId: get('--secret-id') };
+  return { which, stage: get('--stage') ?? 'dev', secretId: get('--secret-id') };
 }
 
 if (require.main === module) {

@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import { PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { mockClient } from 'aws-sdk-client-mock';
-import { setToken } from '../../lambdas/ops/set-token';
+import { isWhich, setToken } from '../../lambdas/ops/set-token';
 
 const TOKEN = 'test-only-hubspot-token-0123456789';
 
@@ -69,5 +69,55 @@ describe('storing a HubSpot token', () => {
     expect(err.message).toBe(
       'Secrets Manager refused to store the token in crm-airlock/prod/hubspot-read-token (AccessDeniedException). Nothing was changed.',
     );
+  });
+
+  /** A terminal: raw mode is switched on for the read and off after it. */
+  const terminal = (chunks: string[]) => {
+    const modes: boolean[] = [];
+    const input = Object.assign(Readable.from(chunks), {
+      isTTY: true,
+      setRawMode: (raw: boolean) => modes.push(raw),
+    });
+    return { input, modes };
+  };
+
+  it('reads a typed token with echo off, honouring Backspace, and prompts for the secret it stores', async () => {
+    sm.on(PutSecretValueCommand).resolves({ VersionId: 'v-3' });
+    const { input, modes } = terminal([
+      'test-only-hubspot-tokem',
+      '\x7fn-0123456789\r',
+      'not read',
+    ]);
+    const printed: string[] = [];
+    await setToken({
+      which: 'read',
+      stage: 'prod',
+      client: new SecretsManagerClient({ region: 'eu-west-1' }),
+      input,
+      write: (t) => printed.push(t),
+    });
+    expect(sm.commandCalls(PutSecretValueCommand)[0]?.args[0].input.SecretString).toBe(TOKEN);
+    expect(modes).toEqual([true, false]);
+    expect(printed).toEqual(['HubSpot read token (input hidden): ', '\n']);
+  });
+
+  it('stores nothing when Ctrl-C is typed, and gives the terminal back', async () => {
+    const { input, modes } = terminal(['test-only', '\u0003']);
+    await expect(
+      setToken({
+        which: 'read',
+        stage: 'prod',
+        client: new SecretsManagerClient({ region: 'eu-west-1' }),
+        input,
+        write: () => undefined,
+      }),
+    ).rejects.toThrow('cancelled');
+    expect(sm.commandCalls(PutSecretValueCommand)).toHaveLength(0);
+    expect(modes).toEqual([true, false]);
+  });
+
+  it('refuses a --which that is not one of the secrets, even a name every object has', () => {
+    expect(isWhich('toString')).toBe(false);
+    expect(isWhich('slack-signing')).toBe(true);
   });
 });

@@ -12,7 +12,7 @@ import {
   ServerConfiguration as NotesServerConfiguration,
 } from '@hubspot/api-client/lib/codegen/crm/objects/notes';
 import { DEMO, demoSeed } from '../../lambdas/emulator/seed';
-import { type Emulator, startEmulator } from '../../lambdas/emulator/server';
+import { type Emulator, READ_TOKEN_SCOPES, startEmulator } from '../../lambdas/emulator/server';
 import {
   apiError,
   client,
@@ -582,5 +582,76 @@ describe('wire-level errors', () => {
     const b = await rawRequest(emulator.url, { path: '/nope' });
     expect(a.body.correlationId).toMatch(UUID_RE);
     expect(a.body.correlationId).not.toBe(b.body.correlationId);
+  });
+});
+
+describe('token introspection and rotation', () => {
+  const tokenInfo = (url: string, body: string, token?: string) =>
+    rawRequest(url, {
+      method: 'POST',
+      path: '/oauth/v2/private-apps/get/access-token-info',
+      body,
+      ...(token === undefined ? {} : { token }),
+    });
+
+  it("answers a known token's account, app and scopes from the tokenKey alone", async () => {
+    const res = await tokenInfo(emulator.url, JSON.stringify({ tokenKey: READ_TOKEN }));
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({
+      userId: expect.any(Number),
+      hubId: expect.any(Number),
+      appId: expect.any(Number),
+      scopes: [...READ_TOKEN_SCOPES],
+    });
+    expect(emulator.requests.at(-1)).toMatchObject({ status: 200, tokenFingerprint: null });
+  });
+
+  it('answers 401 INVALID_AUTHENTICATION for an unknown tokenKey, echoing no token', async () => {
+    const res = await tokenInfo(
+      emulator.url,
+      JSON.stringify({ tokenKey: 'not-a-real-token-0000' }),
+      READ_TOKEN,
+    );
+    expect(res.status).toBe(401);
+    expect(res.body).toMatchObject({ status: 'error', category: 'INVALID_AUTHENTICATION' });
+    expect(JSON.stringify(res.body)).not.toContain('not-a-real-token');
+  });
+
+  it.each([
+    ['no tokenKey', '{}'],
+    ['an empty tokenKey', '{"tokenKey": ""}'],
+    ['a tokenKey that is not a string', '{"tokenKey": 42}'],
+    ['malformed JSON', '{"tokenKey": '],
+  ])('answers 400 VALIDATION_ERROR for %s', async (_what, body) => {
+    const res = await tokenInfo(emulator.url, body);
+    expect(res.status).toBe(400);
+    expect(res.body).toMatchObject({ status: 'error', category: 'VALIDATION_ERROR' });
+  });
+
+  it('mints a token with the scopes and app of another; revoking the old one refuses it everywhere', async () => {
+    const emu = await startEmulator({ tokens: TOKENS });
+    try {
+      const before = await tokenInfo(emu.url, JSON.stringify({ tokenKey: READ_TOKEN }));
+      const minted = emu.mintToken(READ_TOKEN);
+      expect(minted).not.toBe(READ_TOKEN);
+      const info = await tokenInfo(emu.url, JSON.stringify({ tokenKey: minted }));
+      expect(info.body).toEqual(before.body);
+      expect((await client(emu.url, minted).crm.contacts.searchApi.doSearch({})).total).toBe(10);
+
+      emu.revokeToken(READ_TOKEN);
+      const refused = await apiError(
+        client(emu.url, READ_TOKEN).crm.contacts.searchApi.doSearch({}),
+      );
+      expect(refused.code).toBe(401);
+      const gone = await tokenInfo(emu.url, JSON.stringify({ tokenKey: READ_TOKEN }));
+      expect(gone.status).toBe(401);
+      expect((await client(emu.url, minted).crm.contacts.searchApi.doSearch({})).total).toBe(10);
+    } finally {
+      await emu.close();
+    }
+  });
+
+  it('refuses to mint from a token it does not know', () => {
+    expect(() => emulator.mintToken('not-a-real-token-0000')).toThrow(/does not know/);
   });
 });

@@ -1,7 +1,7 @@
 import * as z from 'zod';
 import type { ErrorCode } from '../../core/errors';
 import { MAX_LIMIT } from '../../core/limits';
-import type { CrmRecord, HubSpotCall } from '../../core/ports';
+import type { CrmRecord, HubSpotCall, SearchRequest } from '../../core/ports';
 import { SEARCH_ALLOWLIST } from '../../core/reads';
 
 /**
@@ -61,6 +61,37 @@ export const searchInvocation = z
   });
 
 export type SearchInvocation = z.infer<typeof searchInvocation>;
+
+/**
+ * The operator's confirmation after a read-token rotation: refetch the token (past the cache)
+ * and make one contacts search that matches nothing. The answer says only whether HubSpot
+ * accepted the token; it carries no CRM data.
+ */
+export const probeInvocation = z.strictObject({
+  op: z.literal('probe'),
+  /** Epoch ms after which the call must give up. */
+  deadline: z.number().int().positive(),
+});
+
+export type ProbeInvocation = z.infer<typeof probeInvocation>;
+
+/** What a probe answers: HubSpot's status for the search (null when none came), and the call. */
+export interface ProbeResult {
+  ok: boolean;
+  status: number | null;
+  calls: HubSpotCall[];
+  error?: { code: ErrorCode; message: string };
+}
+
+/**
+ * The probe's search: contacts whose id is 0, which no record has. It needs the read scope and
+ * a valid token like any search, and no CRM record can come back.
+ */
+export const PROBE_SEARCH: SearchRequest = {
+  filterGroups: [{ filters: [{ propertyName: 'hs_object_id', operator: 'EQ', value: '0' }] }],
+  properties: ['hs_object_id'],
+  limit: 1,
+};
 
 export type HubSpotCallResult =
   | { ok: true; records: CrmRecord[]; calls: HubSpotCall[] }
