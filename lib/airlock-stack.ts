@@ -5,7 +5,9 @@ import type { Construct } from 'constructs';
 import { AirlockApi } from './api';
 import { AirlockApprovalFlow, denySecretToOthers } from './approval-flow';
 import { AUDIT_PREFIX, AuditBucket } from './audit-bucket';
+import { AuditDigest } from './audit-digest';
 import { type AirlockConfig, LOG_RETENTION_DAYS } from './config';
+import { AirlockControl } from './control';
 import { AirlockFunction } from './function-factory';
 import { HubSpotSecrets } from './hubspot-secrets';
 import { AirlockMonitoring } from './monitoring';
@@ -56,6 +58,12 @@ export interface AirlockStackProps extends StackProps {
  *   (only its write function reads the write token, and only its state machine invokes it);
  * - the approvals watch (scheduled, {@link AirlockMonitoring}): query the approvals table's
  *   `by_status` index; nothing else.
+ * - the audit digest (scheduled, {@link AuditDigest}): list and read under `audit/` and
+ *   `digests/`, create new objects under `digests/` only;
+ * - the validation, Slack-callback and write functions: get the kill-switch item from the
+ *   control table, nothing else there; the ops function sets it (see {@link AirlockControl});
+ * - the operators: what the `OperatorPolicyArn` output grants (the ops function, the rotation
+ *   checks, the audit bucket read-only, the alarms, the four secrets, this stack's outputs).
  *
  * Every function gets `AIRLOCK_STAGE`: the `Stage` dimension of the metrics it emits.
  */
@@ -68,6 +76,8 @@ export class AirlockStack extends Stack {
   public readonly api: AirlockApi;
   public readonly rateLimits: AirlockRateLimits;
   public readonly monitoring: AirlockMonitoring;
+  public readonly auditDigest: AuditDigest;
+  public readonly control: AirlockControl;
 
   constructor(scope: Construct, id: string, props: AirlockStackProps) {
     super(scope, id, props);
@@ -77,6 +87,11 @@ export class AirlockStack extends Stack {
     this.audit = new AuditBucket(this, 'Audit', {
       retentionDays: config.auditRetentionDays,
       lockMode: config.auditLockMode,
+    });
+    this.auditDigest = new AuditDigest(this, 'AuditDigest', {
+      audit: this.audit,
+      stage: config.stage,
+      logRetention,
     });
     this.secrets = new HubSpotSecrets(this, 'HubSpotSecrets', { stage: config.stage });
 
@@ -146,6 +161,18 @@ export class AirlockStack extends Stack {
     this.approval.grantStartApproval(this.validation.role);
     this.rateLimits.grantCount(this.validation.role);
 
+    // The kill switch at run time: the gateway functions read it (cached 5 s), the ops function
+    // sets it; `-c contained=true` / `-c readOnly=true` stay as an override it cannot release.
+    this.control = new AirlockControl(this, 'Control', {
+      approval: this.approval,
+      audit: this.audit,
+      forced: { contained: config.contained, readOnly: config.readOnly },
+      logRetention,
+    });
+    for (const reader of [this.validation, this.approval.slackInteractions, this.approval.write]) {
+      this.control.addReader(reader);
+    }
+
     this.api = new AirlockApi(this, 'Api', {
       handler: this.validation.function,
       slackInteractionsHandler: this.approval.slackInteractions.function,
@@ -167,6 +194,8 @@ export class AirlockStack extends Stack {
       HubSpotWrite: this.approval.write,
       ApprovalFinish: this.approval.finish,
       SlackInteractions: this.approval.slackInteractions,
+      AuditDigest: this.auditDigest.fn,
+      Ops: this.control.ops,
     };
     // The `Stage` dimension of every metric a function emits (EMF lines in its log).
     for (const f of Object.values(functions)) {
@@ -184,7 +213,50 @@ export class AirlockStack extends Stack {
       logRetention,
     });
 
+    const operatorPolicy = this.control.addOperatorPolicy({
+      hubspotCall: this.hubspotCall.function,
+      slackInteractions: this.approval.slackInteractions.function,
+      audit: this.audit,
+      secrets: [
+        this.secrets.readToken,
+        this.secrets.writeToken,
+        this.approval.slackBotToken,
+        this.approval.slackSigningSecret,
+      ],
+      slackBotToken: this.approval.slackBotToken,
+      alarmPrefix: alarmNamePrefix(config.stage),
+    });
+
     this.outputs();
+    this.operatorOutputs(config.stage, operatorPolicy);
+  }
+
+  /** What the operator's CLI reads (`lambdas/ops/aws-stack.ts`, `STACK_OUTPUTS`). */
+  private operatorOutputs(stage: string, operatorPolicy: iam.ManagedPolicy): void {
+    const out = (id: string, value: string, description: string) =>
+      new CfnOutput(this, id, { value, description });
+    out(
+      'OpsFunctionName',
+      this.control.ops.function.functionName,
+      'Function the operator CLI invokes: status, contain, release, read-only on/off',
+    );
+    out('ControlTableName', this.control.table.tableName, 'DynamoDB table of the kill switch');
+    out(
+      'HubSpotCallFunctionName',
+      this.hubspotCall.function.functionName,
+      'HubSpot-call function (the CLI checks a rotated read or write token with it)',
+    );
+    out(
+      'SlackInteractionsFunctionName',
+      this.approval.slackInteractions.function.functionName,
+      'Slack callback function (the CLI checks a rotated signing secret with it)',
+    );
+    out('AlarmNamePrefix', alarmNamePrefix(stage), "Prefix of this stack's alarm names");
+    out(
+      'OperatorPolicyArn',
+      operatorPolicy.managedPolicyArn,
+      "Managed policy to attach to the operators' role: what npx airlock needs",
+    );
   }
 
   private outputs(): void {
@@ -209,6 +281,11 @@ export class AirlockStack extends Stack {
       'Name of the write-token secret',
     );
     out('AuditBucketName', this.audit.bucket.bucketName, 'Object Lock bucket of the audit records');
+    out(
+      'AuditDigestFunctionName',
+      this.auditDigest.fn.function.functionName,
+      'Function writing the hourly audit digests (digests/ in the audit bucket)',
+    );
     out(
       'SlackInteractivityUrl',
       this.api.slackInteractionsUrl,
@@ -249,6 +326,11 @@ export class AirlockStack extends Stack {
       'Step Functions state machine of the write approvals',
     );
   }
+}
+
+/** The prefix {@link AirlockMonitoring} gives every alarm name (a test holds the two together). */
+export function alarmNamePrefix(stage: string): string {
+  return `CrmAirlock-${stage}-`;
 }
 
 /** The shortest retention CloudWatch Logs accepts that is at least `days`. */

@@ -78,8 +78,9 @@ export interface AirlockApprovalFlowProps {
    */
   readonly writeToken: secretsmanager.ISecret;
   /**
-   * The kill switch and read-only mode (`-c contained=true`, `-c readOnly=true`): while either
-   * is on, approve clicks are refused (the write stays pending) and no write runs.
+   * The deploy-time kill switch and read-only mode (`-c contained=true`, `-c readOnly=true`):
+   * while either is on, approve clicks are refused (the write stays pending) and no write runs.
+   * The run-time switch (the control table) is added by `AirlockControl.addReader`.
    * @default both off
    */
   readonly control?: { contained: boolean; readOnly: boolean };
@@ -104,6 +105,7 @@ export interface AirlockApprovalFlowProps {
  * ```
  * Notify ──(waitForTaskToken, timeout = TTL)──▶ Decide ─approved─▶ Write ─▶ Completed ─▶ Done
  *   │ States.Timeout ─▶ Expired ─▶ Done           ├─denied──▶ Denied ─▶ Done
+ *   │ Airlock.NotPending ─▶ Denied                 │
  *   └ States.ALL ────▶ Failed ─▶ Aborted          └─other───▶ UnknownDecision ─▶ Failed
  *                                      Write ─(States.ALL, after retries)─▶ WriteFailed ─▶ Aborted
  * ```
@@ -112,18 +114,23 @@ export interface AirlockApprovalFlowProps {
  * in a `Fail` state, so the console, `ExecutionsFailed` metrics and alarms see them as failures;
  * denied and expired writes are normal outcomes and succeed.
  *
+ * The kill switch (`lib/control.ts`) cancels pending writes: the ops function marks each one
+ * denied and resumes its execution with a denial; one cancelled before Notify stored its task
+ * token makes Notify fail with `Airlock.NotPending`, which also leads to `Denied`.
+ *
  * Who may do what:
  * - the state machine's role: invoke exactly the notify, write and finish functions (exact
  *   ARNs, no `:*` qualifier), deliver its logs, write X-Ray traces;
- * - `hubspot-write`: read the write-token secret (no other function can), get/update approvals.
- *   Nothing but the state machine's role is granted `lambda:InvokeFunction` on it, and it has
- *   no resource policy;
+ * - `hubspot-write`: read the write-token secret (no other function can), get/update approvals,
+ *   get the kill-switch item. Nothing but the state machine's role is granted
+ *   `lambda:InvokeFunction` on it, and it has no resource policy;
  * - `approval-notify`: get/update approvals, read the Slack bot token, invoke the HubSpot-call
  *   function (read path only);
  * - `approval-finish`: get/update approvals, read the Slack bot token, append audit records;
  * - `slack-interactions` (behind the unauthenticated Slack route; it checks Slack's HMAC
- *   signature): read the signing secret, get/update/query approvals, send task success or
- *   failure, append audit records. It cannot start, stop or read executions, nor write.
+ *   signature): read the signing secret, get/update/query approvals, get the kill-switch item,
+ *   send task success or failure, append audit records. It cannot start, stop or read
+ *   executions, nor write.
  * - whoever {@link grantStartApproval} names (the validation function): create/read/update
  *   approvals and start executions of this state machine, nothing else.
  */
@@ -549,6 +556,9 @@ export class AirlockApprovalFlow extends Construct {
       resultPath: '$.decision',
     })
       .addCatch(expired, { errors: [sfn.Errors.TIMEOUT], resultPath: '$.error' })
+      // Not pending before it was even posted: the kill switch cancelled it (nothing else
+      // decides an approval nobody has seen). A denial, recorded by Finish like any other.
+      .addCatch(denied, { errors: ['Airlock.NotPending'], resultPath: '$.error' })
       .addCatch(failed, { errors: [sfn.Errors.ALL], resultPath: '$.error' });
 
     return notify.next(decide);

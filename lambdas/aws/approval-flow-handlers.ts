@@ -9,6 +9,7 @@ import type { AuditRecord } from '../core/audit';
 import { AirlockError, asAirlockError } from '../core/errors';
 import { approvalRecordFields } from '../core/gateway';
 import { actionHash } from '../core/hash';
+import { CONTAINED_CANCEL } from '../core/operator';
 import type {
   Approval,
   ApprovalStore,
@@ -27,7 +28,7 @@ import {
   outcomeMessage,
   type SlackMessage,
 } from '../slack/message';
-import { headerValue, verifySlackSignature } from '../slack/verify';
+import { headerValue, type SlackVerifyInput, verifySlackSignature } from '../slack/verify';
 
 /** The approval store as the flow needs it: the port plus the task token, kept in the table. */
 export interface FlowStore extends ApprovalStore {
@@ -136,11 +137,28 @@ export function createNotifyHandler(deps: NotifyDeps) {
     // Kept whatever happened meanwhile (a fast click may already have decided), so the Finish
     // task can always update this message and retire its buttons.
     const now = await deps.approvals.get(a.approval_id);
-    if (now)
-      await deps.approvals.transition(now.approval_id, now.status, {
+    const kept =
+      now &&
+      (await deps.approvals.transition(now.approval_id, now.status, {
         status: now.status,
         slack: posted,
-      });
+      }));
+    // The flow may have ended meanwhile (the kill switch cancelled the approval while the
+    // message was being posted) with no message to update: show its outcome now.
+    if (kept?.finished_at) {
+      try {
+        await deps.slack.update(
+          posted.channel,
+          posted.ts,
+          finalMessage(kept, kept.error?.code ?? 'failed'),
+        );
+      } catch (err) {
+        deps.log.warn('updating the Slack message failed', {
+          approval_id: a.approval_id,
+          error: asAirlockError(err).code,
+        });
+      }
+    }
     return { notified: true };
   };
 }
@@ -227,6 +245,26 @@ export function createWriteHandler(deps: WriteDeps) {
 
 // ---- Finish: record the outcome, update the Slack message ---------------------------------
 
+/** The approval message once the flow ended: the buttons give way to the outcome. */
+function finalMessage(final: Approval, failureDetail: string): SlackMessage {
+  return outcomeMessage(slackView(final, null), {
+    status:
+      final.status === 'completed'
+        ? 'completed'
+        : final.status === 'denied'
+          ? 'denied'
+          : final.status === 'expired'
+            ? 'expired'
+            : 'failed',
+    ...(final.result?.note_id ? { noteId: final.result.note_id } : {}),
+    ...(final.status === 'failed' ? { detail: failureDetail } : {}),
+    ...(final.status === 'denied' && final.error?.code === CONTAINED_CANCEL
+      ? { cancelled: true }
+      : {}),
+    decidedBy: (final.approvals ?? []).map((x) => x.by),
+  });
+}
+
 const TARGET_STATUS = {
   completed: 'completed',
   denied: 'denied',
@@ -260,7 +298,14 @@ export function createFinishHandler(deps: FinishDeps) {
     const noteId = event.note_id ?? event.write?.note_id;
     let done: Approval | null = null;
     let outcome: keyof typeof TARGET_STATUS = event.outcome;
-    if (event.outcome === 'completed' && noteId) {
+    // Cancelled by the kill switch: denied, whichever way the execution came here (the ops
+    // function's denial; Notify finding it no longer pending; a wait that expired because that
+    // denial was lost).
+    const cancelled = a.status === 'denied' && a.error?.code === CONTAINED_CANCEL;
+    if (cancelled) {
+      outcome = 'denied';
+      done = a;
+    } else if (event.outcome === 'completed' && noteId) {
       done = await deps.approvals.transition(a.approval_id, 'approved', {
         status: 'completed',
         result: { note_id: noteId },
@@ -294,38 +339,36 @@ export function createFinishHandler(deps: FinishDeps) {
     // Audited once: when this run moved the status, or when an earlier run moved it but failed
     // before its record was written (a retried Finish). `finished_at` marks the record written.
     const target = TARGET_STATUS[outcome];
+    let shown = final;
     if (!final.finished_at && final.status === target) {
       await auditEvent(deps.audit, deps.clock, a.request_id, startedAt, {
         ...approvalRecordFields(final),
         outcome,
         reason:
-          outcome === 'failed' ? errorName : outcome === 'expired' ? 'approval_expired' : null,
+          outcome === 'failed'
+            ? errorName
+            : outcome === 'expired'
+              ? 'approval_expired'
+              : outcome === 'denied' && final.error?.code === CONTAINED_CANCEL
+                ? CONTAINED_CANCEL
+                : null,
         response_status: null,
         hubspot_calls: event.write?.calls ?? [],
       });
-      await deps.approvals.transition(final.approval_id, target, {
-        status: target,
-        finished_at: new Date(deps.clock.now()).toISOString(),
-      });
+      // The update returns the item as now stored: a Slack message Notify stored meanwhile
+      // (posted after the kill switch cancelled the approval) is in it, and updated below.
+      shown =
+        (await deps.approvals.transition(final.approval_id, target, {
+          status: target,
+          finished_at: new Date(deps.clock.now()).toISOString(),
+        })) ?? final;
     }
-    if (final.slack) {
+    if (shown.slack) {
       try {
         await deps.slack.update(
-          final.slack.channel,
-          final.slack.ts,
-          outcomeMessage(slackView(final, null), {
-            status:
-              final.status === 'completed'
-                ? 'completed'
-                : final.status === 'denied'
-                  ? 'denied'
-                  : final.status === 'expired'
-                    ? 'expired'
-                    : 'failed',
-            ...(final.result?.note_id ? { noteId: final.result.note_id } : {}),
-            ...(final.status === 'failed' ? { detail: errorName } : {}),
-            decidedBy: (final.approvals ?? []).map((x) => x.by),
-          }),
+          shown.slack.channel,
+          shown.slack.ts,
+          finalMessage(shown, errorName),
         );
       } catch (err) {
         deps.log.warn('updating the Slack message failed', {
@@ -345,7 +388,11 @@ export interface SlackDeps {
   /** The kill switch and read-only mode: approvals wait while either is on. */
   control(): Promise<{ contained: boolean; readOnly: boolean }>;
   audit: AuditSink;
-  signingSecret(): Promise<string>;
+  /**
+   * The signing secret, cached; `refresh` reads it again from the store (a request whose
+   * signature does not verify may be signed with a secret rotated since).
+   */
+  signingSecret(options?: { refresh?: boolean }): Promise<string>;
   policy: { teamId: string; approverIds: readonly string[] };
   sendDecision(
     taskToken: string,
@@ -372,8 +419,33 @@ const ACK: APIGatewayProxyResult = {
   body: '',
 };
 
+/** How often a signature that does not verify may make the handler read the secret again. */
+export const SIGNING_SECRET_REFRESH_MS = 10_000;
+
 export function createSlackInteractionsHandler(deps: SlackDeps) {
   const core = new ApprovalCore(deps.approvals, deps.clock);
+  let lastRefresh = Number.NEGATIVE_INFINITY;
+  /**
+   * Verifies with the cached secret; on a bad signature, reads the secret again (at most once
+   * per 10 s, so forged requests cannot hammer Secrets Manager) and checks once more, so a
+   * rotated signing secret works at once instead of after the cache expires.
+   */
+  const verify = async (input: Omit<SlackVerifyInput, 'signingSecret' | 'nowMs'>) => {
+    const check = (signingSecret: string) =>
+      verifySlackSignature({ ...input, signingSecret, nowMs: deps.clock.now() });
+    const first = check(await deps.signingSecret());
+    if (first.ok || first.reason !== 'bad_signature') return first;
+    if (deps.clock.now() - lastRefresh < SIGNING_SECRET_REFRESH_MS) return first;
+    lastRefresh = deps.clock.now();
+    try {
+      return check(await deps.signingSecret({ refresh: true }));
+    } catch (err) {
+      deps.log.warn('reading the Slack signing secret again failed', {
+        error: asAirlockError(err).code,
+      });
+      return first;
+    }
+  };
   /** Sends a made decision to the waiting state machine (again, if an earlier send failed). */
   const resume = async (a: Approval) => {
     const token = await deps.approvals.getTaskToken(a.approval_id);
@@ -400,12 +472,10 @@ export function createSlackInteractionsHandler(deps: SlackDeps) {
       fields: Partial<AuditRecord> & Pick<AuditRecord, 'outcome' | 'response_status'>,
     ) => auditEvent(deps.audit, deps.clock, requestId, startedAt, { route, ...fields });
 
-    const verified = verifySlackSignature({
+    const verified = await verify({
       rawBody: raw,
       timestamp: headerValue(event.headers, 'x-slack-request-timestamp'),
       signature: headerValue(event.headers, 'x-slack-signature'),
-      signingSecret: await deps.signingSecret(),
-      nowMs: deps.clock.now(),
     });
     if (!verified.ok) {
       await record({

@@ -19,5 +19,13 @@ export const envFlag = z
   .default('false')
   .transform((v) => v === 'true');
 
-/** The kill switch and read-only mode, as the stack sets them (`-c contained=true`, …). */
-export const controlEnv = { AIRLOCK_CONTAINED: envFlag, AIRLOCK_READ_ONLY: envFlag };
+/**
+ * The kill switch and read-only mode: the control table the operator sets at run time
+ * (`CONTROL_TABLE_NAME`), and the deploy-time override (`-c contained=true`, `-c readOnly=true`),
+ * which holds whatever the table says.
+ */
+export const controlEnv = {
+  CONTROL_TABLE_NAME: z.string().min(1),
+  AIRLOCK_CONTAINED: envFlag,
+  AIRLOCK_READ_ONLY: envFlag,
+};

@@ -7,9 +7,10 @@ import middy from '@middy/core';
 import * as z from 'zod';
 import { SecretsTokenProvider } from '../adapters/aws/secrets-token-provider';
 import { HubSpotAdapter } from '../adapters/hubspot/hubspot-adapter';
+import { jsonLogger } from '../adapters/json-logger';
 import { createWriteHandler } from './approval-flow-handlers';
 import { controlEnv, loadEnv } from './env';
-import { approvalStore } from './flow-env';
+import { approvalStore, controlSwitch } from './flow-env';
 
 const env = loadEnv(
   z.object({
@@ -21,9 +22,11 @@ const env = loadEnv(
   }),
 );
 
+const control = controlSwitch(env, jsonLogger());
+
 const run = createWriteHandler({
   approvals: approvalStore(env.APPROVAL_TABLE_NAME),
-  control: async () => ({ contained: env.AIRLOCK_CONTAINED, readOnly: env.AIRLOCK_READ_ONLY }),
+  control: () => control.read(),
   hubspot: new HubSpotAdapter({
     tokens: new SecretsTokenProvider({
       client: new SecretsManagerClient({}),

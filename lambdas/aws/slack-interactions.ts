@@ -14,7 +14,7 @@ import { jsonLogger } from '../adapters/json-logger';
 import { emfMetrics, observedAudit } from '../core/metrics';
 import { createSlackInteractionsHandler } from './approval-flow-handlers';
 import { controlEnv, loadEnv } from './env';
-import { approvalStore, secretValue } from './flow-env';
+import { approvalStore, controlSwitch, secretValue } from './flow-env';
 
 const env = loadEnv(
   z.object({
@@ -35,10 +35,12 @@ const env = loadEnv(
 );
 
 const sfn = new SFNClient({ requestHandler: { connectionTimeout: 1000, requestTimeout: 2000 } });
+const log = jsonLogger();
+const control = controlSwitch(env, log);
 
 const run = createSlackInteractionsHandler({
   approvals: approvalStore(env.APPROVAL_TABLE_NAME),
-  control: async () => ({ contained: env.AIRLOCK_CONTAINED, readOnly: env.AIRLOCK_READ_ONLY }),
+  control: () => control.read(),
   audit: observedAudit(
     new S3AuditSink(new S3Client({}), env.AUDIT_BUCKET_NAME, env.AUDIT_PREFIX),
     emfMetrics(env.AIRLOCK_STAGE),
@@ -59,7 +61,7 @@ const run = createSlackInteractionsHandler({
   },
   clock: { now: () => Date.now() },
   ids: randomIds,
-  log: jsonLogger(),
+  log,
 });
 
 export const handler = middy((event: APIGatewayProxyEvent) => run(event));

@@ -20,7 +20,7 @@ import { jsonLogger } from '../adapters/json-logger';
 import { CATALOG } from '../core/catalog';
 import { emfMetrics, observedAudit } from '../core/metrics';
 import { controlEnv, loadEnv } from './env';
-import { approvalStore } from './flow-env';
+import { approvalStore, controlSwitch } from './flow-env';
 import { createValidationHandler } from './validation-handler';
 
 const names = CATALOG.map((a) => a.name) as [string, ...string[]];
@@ -64,7 +64,6 @@ const env = loadEnv(
 const log = jsonLogger();
 const approvals = approvalStore(env.APPROVAL_TABLE_NAME);
 const sfn = new SFNClient({ requestHandler: { connectionTimeout: 1000, requestTimeout: 3000 } });
-const control = { contained: env.AIRLOCK_CONTAINED, readOnly: env.AIRLOCK_READ_ONLY };
 
 const run = createValidationHandler({
   // Bounded waits: a hung dependency answers 502/503 with an audit record, not a function timeout.
@@ -110,7 +109,7 @@ const run = createValidationHandler({
       );
     },
   },
-  control: { read: async () => control },
+  control: controlSwitch(env, log),
   clock: { now: () => Date.now() },
   ids: randomIds,
   log,

@@ -46,6 +46,8 @@ export interface ApprovalOutcome {
   noteId?: string;
   detail?: string;
   decidedBy?: string[];
+  /** With `denied`: nobody denied it, the operator's kill switch cancelled it. */
+  cancelled?: boolean;
 }
 
 export interface SlackMessage {
@@ -130,6 +132,15 @@ export function outcomeMessage(view: ApprovalView, outcome: ApprovalOutcome): Sl
       break;
     }
     case 'denied':
+      if (outcome.cancelled === true) {
+        title = 'CRM write cancelled';
+        result.push(
+          section(
+            ':octagonal_sign: *Cancelled by the kill switch:* an operator stopped the gateway while this write waited. Nothing was written; the write can be asked for again once the gateway is released.',
+          ),
+        );
+        break;
+      }
       title = 'CRM write denied';
       result.push(section(`:no_entry_sign: *Denied* by ${people}. Nothing was written.`));
       break;

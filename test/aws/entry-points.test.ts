@@ -4,6 +4,7 @@ import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-sec
 import { SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import {
   DynamoDBDocumentClient,
+  GetCommand,
   PutCommand,
   QueryCommand,
   UpdateCommand,
@@ -66,8 +67,12 @@ describe('the Lambda entry points', () => {
       RATE_LIMIT_TABLE_NAME: 'limits',
       STATE_MACHINE_ARN: 'arn:aws:states:eu-west-1:123456789012:stateMachine:approvals',
       AIRLOCK_REQUIRED_APPROVALS: '{"create_note":2}',
+      CONTROL_TABLE_NAME: 'control',
     });
   });
+
+  /** The kill-switch item the gateway functions read: none, the gateway is open. */
+  const openSwitch = () => dynamo.on(GetCommand, { TableName: 'control' }).resolves({});
   afterAll(async () => {
     process.env = saved;
     sm.restore();
@@ -106,6 +111,7 @@ describe('the Lambda entry points', () => {
     // The rate limiter's counters (DynamoDB): one read of one record, well under every limit.
     dynamo.on(UpdateCommand).resolves({ Attributes: { count: 1 } });
     dynamo.on(PutCommand).resolves({});
+    openSwitch();
     const { handler } = await import('../../lambdas/aws/validation');
     const event = apiEvent('POST', '/v1/actions', {
       user_id: 'u',
@@ -133,6 +139,7 @@ describe('the Lambda entry points', () => {
     s3.reset();
     s3.on(PutObjectCommand).resolves({});
     dynamo.reset();
+    openSwitch();
     dynamo.on(QueryCommand).resolves({ Items: [] });
     dynamo.on(PutCommand).resolves({});
     sfn.on(StartExecutionCommand).resolves({ executionArn: 'arn:exec' });
@@ -196,6 +203,32 @@ describe('the Lambda entry points', () => {
     const body = String(s3.commandCalls(PutObjectCommand)[0]?.args[0].input.Body);
     expect(body).not.toContain(token);
     expect(JSON.parse(body).agent_prompt).toBe('my token is [REDACTED]');
+  });
+
+  it('ops reads the kill switch from its table and audits the status call to S3', async () => {
+    s3.reset();
+    s3.on(PutObjectCommand).resolves({});
+    dynamo.reset();
+    dynamo.on(GetCommand, { TableName: 'control' }).resolves({
+      Item: { pk: 'control', contained: true, read_only: false, changed_by: 'arn:op' },
+    });
+    dynamo.on(QueryCommand).resolves({ Items: [] });
+    const { handler } = await import('../../lambdas/aws/ops');
+    const result = await handler({ command: 'status', by: 'arn:aws:iam::1:user/op' }, context);
+    expect(result).toMatchObject({
+      ok: true,
+      control: { contained: true, readOnly: false, changedBy: 'arn:op' },
+      pending: { count: 0 },
+      forced: { contained: false, readOnly: false },
+    });
+    const put = s3.commandCalls(PutObjectCommand)[0]?.args[0].input;
+    expect(put).toMatchObject({ Bucket: 'audit-bucket', ChecksumAlgorithm: 'SHA256' });
+    expect(JSON.parse(String(put?.Body))).toMatchObject({
+      event: 'control',
+      action: 'status',
+      caller: 'arn:aws:iam::1:user/op',
+      request_id: expect.stringMatching(/^ops-[0-9a-f]{32}$/),
+    });
   });
 
   it('validation refuses an event without a caller identity', async () => {

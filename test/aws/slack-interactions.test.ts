@@ -1,9 +1,15 @@
 import { createHmac } from 'node:crypto';
+import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { APIGatewayProxyEvent } from 'aws-lambda';
+import { mockClient } from 'aws-sdk-client-mock';
 import type { DynamoApprovalStore } from '../../lambdas/adapters/aws/dynamo-approval-store';
 import { randomIds } from '../../lambdas/adapters/ids';
 import { jsonLogger } from '../../lambdas/adapters/json-logger';
-import { createSlackInteractionsHandler } from '../../lambdas/aws/approval-flow-handlers';
+import {
+  createSlackInteractionsHandler,
+  SIGNING_SECRET_REFRESH_MS,
+} from '../../lambdas/aws/approval-flow-handlers';
+import { secretValue } from '../../lambdas/aws/flow-env';
 import type { AuditRecord } from '../../lambdas/core/audit';
 import { actionHash } from '../../lambdas/core/hash';
 import type { Approval } from '../../lambdas/core/ports';
@@ -259,5 +265,97 @@ describe('POST /slack/interactions', () => {
     await send(signed(click('apr_expired', 'U0ANNA')));
     expect(decisions).toEqual([]);
     expect(records[0]).toMatchObject({ outcome: 'rejected', reason: 'approval_expired' });
+  });
+});
+
+describe('POST /slack/interactions after the signing secret was rotated', () => {
+  const OLD = 'slack-signing-secret-before-rotation';
+  const NEW = 'slack-signing-secret-after-rotation';
+  const sm = mockClient(SecretsManagerClient);
+  let db: DynaliteApprovals;
+  let store: DynamoApprovalStore;
+  let offsetMs = 0;
+  const decisions: string[] = [];
+
+  beforeAll(async () => {
+    db = await startDynaliteApprovals();
+    const { DynamoApprovalStore: Store } = await import(
+      '../../lambdas/adapters/aws/dynamo-approval-store'
+    );
+    store = new Store(db.client, db.tableName);
+  });
+  afterAll(async () => {
+    sm.restore();
+    await db.close();
+  });
+  beforeEach(() => {
+    sm.reset();
+    offsetMs = 0;
+    decisions.length = 0;
+  });
+
+  /** A handler as the entry point builds it: the secret from Secrets Manager, cached. */
+  const handlerWithStoredSecret = () =>
+    createSlackInteractionsHandler({
+      approvals: store,
+      control: async () => ({ contained: false, readOnly: false }),
+      audit: { append: async () => undefined },
+      signingSecret: secretValue('arn:aws:secretsmanager:eu-west-1:1:secret:signing', 'Slack'),
+      policy: { teamId: TEAM, approverIds: ['U0ANNA'] },
+      sendDecision: async (token) => void decisions.push(token),
+      respond: async () => undefined,
+      // The handler's clock runs `offsetMs` ahead; requests are signed at the same time.
+      clock: { now: () => Date.now() + offsetMs },
+      ids: randomIds,
+      log: jsonLogger(() => undefined),
+    });
+  const fetches = () => sm.commandCalls(GetSecretValueCommand).length;
+  const post = (handler: ReturnType<typeof handlerWithStoredSecret>, id: string, secret: string) =>
+    handler({
+      ...signed(click(id, 'U0ANNA', 'deny'), { secret, skewMs: offsetMs }),
+      isBase64Encoded: false,
+    } as unknown as APIGatewayProxyEvent);
+
+  async function waiting(id: string) {
+    await store.create(approval(id));
+    await store.setTaskToken(id, `task-token-${id}`);
+  }
+
+  it('accepts a request signed with the new secret at once, while the old one is still cached', async () => {
+    sm.on(GetSecretValueCommand)
+      .resolvesOnce({ SecretString: OLD })
+      .resolves({ SecretString: NEW });
+    const handler = handlerWithStoredSecret();
+    await waiting('apr_rotold');
+    await waiting('apr_rotnew');
+    expect((await post(handler, 'apr_rotold', OLD)).statusCode).toBe(200);
+    expect(fetches()).toBe(1);
+
+    const res = await post(handler, 'apr_rotnew', NEW);
+
+    expect(res.statusCode).toBe(200);
+    expect(decisions).toEqual(['task-token-apr_rotold', 'task-token-apr_rotnew']);
+    expect(fetches()).toBe(2);
+  });
+
+  it('still refuses forged requests, and a flood of them reads the secret again at most once per 10 s', async () => {
+    sm.on(GetSecretValueCommand).resolves({ SecretString: NEW });
+    const handler = handlerWithStoredSecret();
+    await waiting('apr_forged');
+
+    const first = await post(handler, 'apr_forged', 'forged-secret');
+    expect(first.statusCode).toBe(401);
+    // The cached value, then one read past the cache to rule out a rotation.
+    expect(fetches()).toBe(2);
+    for (let i = 0; i < 20; i += 1) {
+      expect((await post(handler, 'apr_forged', 'forged-secret')).statusCode).toBe(401);
+    }
+    expect(fetches()).toBe(2);
+
+    offsetMs += SIGNING_SECRET_REFRESH_MS;
+    for (let i = 0; i < 5; i += 1) await post(handler, 'apr_forged', 'forged-secret');
+    expect(fetches()).toBe(3);
+    expect(decisions).toEqual([]);
+    expect((await store.get('apr_forged'))?.status).toBe('pending_approval');
   });
 });

@@ -29,6 +29,7 @@ let ids: {
   stateMachine: string;
   table: string;
   rateLimitTable: string;
+  controlTable: string;
 };
 
 beforeAll(() => {
@@ -48,6 +49,7 @@ beforeAll(() => {
     stateMachine: logicalIdOf(json, 'AWS::StepFunctions::StateMachine', 'ApprovalStateMachine'),
     table: logicalIdOf(json, 'AWS::DynamoDB::Table', 'ApprovalTable'),
     rateLimitTable: logicalIdOf(json, 'AWS::DynamoDB::Table', 'RateLimitsTable'),
+    controlTable: logicalIdOf(json, 'AWS::DynamoDB::Table', 'ControlTable'),
   };
 });
 
@@ -313,7 +315,7 @@ describe('IAM: least privilege', () => {
     );
   });
 
-  it('lets the validation function invoke exactly the HubSpot-call function, put objects under audit/, keep approvals, start the approval flow and count rate limits', () => {
+  it('lets the validation function invoke exactly the HubSpot-call function, put objects under audit/, keep approvals, start the approval flow, count rate limits and read the kill switch', () => {
     const statements = policiesOfRole(json, ids.validationRole).flatMap((p) => p.statements);
     const grants = statements
       .filter((s) => !actionsOf(s).some((a) => a.startsWith('logs:') || a.startsWith('xray:')))
@@ -344,6 +346,7 @@ describe('IAM: least privilege', () => {
         Action: ['dynamodb:PutItem', 'dynamodb:UpdateItem'],
         Resource: { 'Fn::GetAtt': [ids.rateLimitTable, 'Arn'] },
       },
+      { Action: 'dynamodb:GetItem', Resource: { 'Fn::GetAtt': [ids.controlTable, 'Arn'] } },
     ]);
   });
 
@@ -380,7 +383,7 @@ describe('IAM: least privilege', () => {
     const functions = Object.entries(json.Resources).filter(
       ([, r]) => r.Type === 'AWS::Lambda::Function',
     );
-    expect(functions).toHaveLength(7);
+    expect(functions).toHaveLength(9);
     for (const [fn, f] of functions) {
       const role = String(referencedIds(f.Properties?.Role).values().next().value);
       const loggingConfig = resource(fn).Properties?.LoggingConfig as
@@ -425,7 +428,7 @@ describe('secrets', () => {
 describe('functions', () => {
   it('pins runtime, arm64, tracing, memory, timeout and a retained log group on every function', () => {
     const functions = dev.template.findResources('AWS::Lambda::Function');
-    expect(Object.keys(functions)).toHaveLength(7);
+    expect(Object.keys(functions)).toHaveLength(9);
     for (const fn of Object.values(functions)) {
       const p = fn.Properties;
       expect(p.Runtime).toBe('nodejs24.x');
@@ -441,9 +444,10 @@ describe('functions', () => {
   });
 
   it('sets retention on every log group', () => {
-    // Seven functions, the API's access and execution logs, the state machine's logs.
+    // Nine functions (the audit digest and the ops function included), the API's access and
+    // execution logs, the state machine's logs.
     const groups = Object.values(dev.template.findResources('AWS::Logs::LogGroup'));
-    expect(groups.length).toBe(10);
+    expect(groups.length).toBe(12);
     for (const g of groups) expect(g.Properties.RetentionInDays).toBe(30);
   });
 
@@ -592,8 +596,13 @@ describe('API', () => {
   });
 
   it('outputs a managed policy granting execute-api:Invoke on exactly the three /v1 routes', () => {
-    const policies = Object.values(dev.template.findResources('AWS::IAM::ManagedPolicy'));
-    expect(policies).toHaveLength(1);
+    const managed = dev.template.findResources('AWS::IAM::ManagedPolicy');
+    // The agent's invoke policy, and the operators' policy (pinned in the control tests).
+    const invokeId = logicalIdOf(json, 'AWS::IAM::ManagedPolicy', 'ApiInvokePolicy');
+    expect(Object.keys(managed).sort()).toEqual(
+      [invokeId, logicalIdOf(json, 'AWS::IAM::ManagedPolicy', 'ControlOperatorPolicy')].sort(),
+    );
+    const policies = [managed[invokeId]];
     const statements = policies[0]?.Properties.PolicyDocument.Statement as {
       Effect: string;
       Action: string;
@@ -614,9 +623,7 @@ describe('API', () => {
       '/dev/GET/v1/tools',
       '/dev/POST/v1/actions',
     ]);
-    expect(json.Outputs?.InvokePolicyArn?.Value).toEqual({
-      Ref: Object.keys(dev.template.findResources('AWS::IAM::ManagedPolicy'))[0],
-    });
+    expect(json.Outputs?.InvokePolicyArn?.Value).toEqual({ Ref: invokeId });
   });
 
   it("answers API Gateway's own errors in the gateway's error format, without echoing ARNs", () => {
@@ -654,20 +661,27 @@ describe('API', () => {
 });
 
 describe('outputs', () => {
-  it('outputs the API and Slack URLs, the invoke policy, the secrets, the audit bucket, the approval flow, the rate-limit table, the alarm topic and the dashboard', () => {
+  it('outputs the API and Slack URLs, the invoke and operator policies, the secrets, the audit bucket and its digest, the approval flow, the rate-limit and control tables, the functions the operator CLI invokes, the alarm topic, the alarm prefix and the dashboard', () => {
     expect(Object.keys(json.Outputs ?? {}).sort()).toEqual([
+      'AlarmNamePrefix',
       'AlarmTopicArn',
       'ApiUrl',
       'ApprovalStateMachineArn',
       'ApprovalTableName',
       'AuditBucketName',
+      'AuditDigestFunctionName',
+      'ControlTableName',
       'DashboardName',
+      'HubSpotCallFunctionName',
       'InvokePolicyArn',
+      'OperatorPolicyArn',
+      'OpsFunctionName',
       'RateLimitTableName',
       'ReadTokenSecretArn',
       'ReadTokenSecretName',
       'SlackBotTokenSecretArn',
       'SlackBotTokenSecretName',
+      'SlackInteractionsFunctionName',
       'SlackInteractivityUrl',
       'SlackSigningSecretArn',
       'SlackSigningSecretName',

@@ -42,6 +42,8 @@ let ids: {
   writeSecret: string;
   botToken: string;
   signingSecret: string;
+  controlTable: string;
+  opsRole: string;
 };
 
 beforeAll(() => {
@@ -66,6 +68,8 @@ beforeAll(() => {
     writeSecret: id(dev.stack.secrets.writeToken),
     botToken: id(flow.slackBotToken),
     signingSecret: id(flow.slackSigningSecret),
+    controlTable: id(dev.stack.control.table),
+    opsRole: id(dev.stack.control.ops.role),
   };
   definition = approvalFlowDefinition(dev).definition;
 });
@@ -216,36 +220,49 @@ describe('the write path', () => {
     ]);
   });
 
-  it('gives the write function exactly: the write token, get/update approvals', () => {
+  it('gives the write function exactly: the write token, get/update approvals, get the kill switch', () => {
     expect(grantsOf(ids.writeRole)).toEqual([
       { Action: ['dynamodb:GetItem', 'dynamodb:UpdateItem'], Resource: arnOf(ids.table) },
       { Action: ['secretsmanager:GetSecretValue'], Resource: { Ref: ids.writeSecret } },
+      { Action: ['dynamodb:GetItem'], Resource: arnOf(ids.controlTable) },
     ]);
   });
 });
 
 describe('the other functions of the flow', () => {
-  it('lets the Slack callback only read its signing secret, get/update approvals, append audit records and send task success or failure', () => {
+  it('lets the Slack callback only read its signing secret, get/update approvals, get the kill switch, append audit records and send task success or failure', () => {
     expect(grantsOf(ids.slackRole)).toEqual(
       expect.arrayContaining([
         { Action: ['dynamodb:GetItem', 'dynamodb:UpdateItem'], Resource: arnOf(ids.table) },
         { Action: ['secretsmanager:GetSecretValue'], Resource: { Ref: ids.signingSecret } },
         { Action: ['s3:PutObject'], Resource: AUDIT_OBJECTS },
+        { Action: ['dynamodb:GetItem'], Resource: arnOf(ids.controlTable) },
         { Action: ['states:SendTaskFailure', 'states:SendTaskSuccess'], Resource: '*' },
       ]),
     );
-    expect(grantsOf(ids.slackRole)).toHaveLength(4);
+    expect(grantsOf(ids.slackRole)).toHaveLength(5);
   });
 
-  it('keeps the task-callback actions in a statement of exactly those two actions', () => {
+  it('keeps the task-callback actions in policies of their own: both for the Slack callback, SendTaskSuccess alone for the ops function', () => {
     const callbackStatements = allPolicies(json)
       .flatMap((p) => p.statements.map((s) => ({ p, s })))
       .filter(({ s }) => actionsOf(s).some((a) => a.startsWith('states:SendTask')));
-    expect(callbackStatements).toHaveLength(1);
-    const [{ p, s }] = callbackStatements as [(typeof callbackStatements)[number]];
-    expect(p.roles).toEqual([ids.slackRole]);
-    expect(actionsOf(s).sort()).toEqual(['states:SendTaskFailure', 'states:SendTaskSuccess']);
-    expect(s.Resource).toBe('*');
+    expect(
+      callbackStatements.map(({ p, s }) => ({
+        roles: p.roles,
+        statements: p.statements.length,
+        actions: actionsOf(s).sort(),
+        resource: s.Resource,
+      })),
+    ).toEqual([
+      {
+        roles: [ids.slackRole],
+        statements: 1,
+        actions: ['states:SendTaskFailure', 'states:SendTaskSuccess'],
+        resource: '*',
+      },
+      { roles: [ids.opsRole], statements: 1, actions: ['states:SendTaskSuccess'], resource: '*' },
+    ]);
   });
 
   it('lets the notify function get/update approvals, read the bot token and invoke the HubSpot-call function', () => {
@@ -292,6 +309,7 @@ describe('the other functions of the flow', () => {
       HUBSPOT_BASE_URL: 'https://api.hubapi.com',
       SECRET_TTL_SECONDS: '60',
       // The kill switch and read-only mode stop writes here too, not only at the validation.
+      CONTROL_TABLE_NAME: { Ref: ids.controlTable },
       AIRLOCK_CONTAINED: 'false',
       AIRLOCK_READ_ONLY: 'false',
       ...common,
@@ -310,6 +328,7 @@ describe('the other functions of the flow', () => {
       SLACK_APPROVER_IDS: '',
       AUDIT_BUCKET_NAME: { Ref: 'AuditBucket' },
       AUDIT_PREFIX: 'audit/',
+      CONTROL_TABLE_NAME: { Ref: ids.controlTable },
       AIRLOCK_CONTAINED: 'false',
       AIRLOCK_READ_ONLY: 'false',
       ...common,
@@ -400,7 +419,7 @@ describe('state machine', () => {
     }
   });
 
-  it('waits in Notify for a task token, with the approval TTL as timeout, expiring to Expired', () => {
+  it('waits in Notify for a task token, with the approval TTL as timeout, expiring to Expired, denying what the kill switch cancelled', () => {
     const notify = definition.States.Notify;
     expect(definition.StartAt).toBe('Notify');
     expect(notify?.Resource).toBe('arn:aws:states:::lambda:invoke.waitForTaskToken');
@@ -417,6 +436,7 @@ describe('state machine', () => {
     expect(notify?.Next).toBe('Decide');
     expect(notify?.Catch).toEqual([
       { ErrorEquals: ['States.Timeout'], ResultPath: '$.error', Next: 'Expired' },
+      { ErrorEquals: ['Airlock.NotPending'], ResultPath: '$.error', Next: 'Denied' },
       { ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: 'Failed' },
     ]);
   });

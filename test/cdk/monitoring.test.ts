@@ -129,7 +129,8 @@ describe('alarms from the declared rules', () => {
 describe('alarms on functions and API', () => {
   it('watches the Errors of every function, the approvals watch included', () => {
     const functions = resourcesOf(dev.json, 'AWS::Lambda::Function').map(([id]) => id);
-    expect(functions).toHaveLength(7);
+    // The audit digest and the ops function included.
+    expect(functions).toHaveLength(9);
     const errorAlarms = alarms(dev.json).filter((a) => a.Namespace === 'AWS/Lambda');
     expect(errorAlarms).toHaveLength(functions.length);
     for (const fn of functions) {
@@ -157,6 +158,8 @@ describe('alarms on functions and API', () => {
         'ApprovalFinish',
         'SlackInteractions',
         'ApprovalsWatch',
+        'AuditDigest',
+        'Ops',
       ]
         .map((f) => `CrmAirlock-dev-${f}Errors`)
         .sort(),
@@ -184,7 +187,7 @@ describe('alarms on functions and API', () => {
   it('sends every alarm, and its return to OK, to the alarm topic', () => {
     const topic = logicalId(dev.stack.monitoring.topic);
     const all = alarms(dev.json);
-    expect(all).toHaveLength(alarmRules().length + 7 + 1);
+    expect(all).toHaveLength(alarmRules().length + 9 + 1);
     for (const a of all) {
       expect({ name: a.AlarmName, alarm: a.AlarmActions, ok: a.OKActions }).toEqual({
         name: a.AlarmName,
@@ -298,7 +301,7 @@ describe('dashboard', () => {
     expect(errors).toEqual(
       expect.arrayContaining(['CrmAirlock/ServerErrors', 'AWS/ApiGateway/5XXError']),
     );
-    expect(errors.filter((n) => n === 'AWS/Lambda/Errors')).toHaveLength(7);
+    expect(errors.filter((n) => n === 'AWS/Lambda/Errors')).toHaveLength(9);
   });
 
   it('shows contact reads per minute with the alarm threshold as a line', () => {
@@ -401,7 +404,7 @@ describe('environment contract', () => {
     for (const s of [dev, custom]) {
       const stage = s === dev ? 'dev' : 'qa';
       const functions = resourcesOf(s.json, 'AWS::Lambda::Function');
-      expect(functions).toHaveLength(7);
+      expect(functions).toHaveLength(9);
       for (const [fn] of functions) {
         expect({ fn, stage: envOf(s, fn).AIRLOCK_STAGE }).toEqual({ fn, stage });
       }
@@ -427,7 +430,10 @@ describe('approvals watch', () => {
 
   it('runs every 5 minutes on an EventBridge schedule, the only thing allowed to invoke it', () => {
     const fn = logicalId(watch().function);
-    const rules = resourcesOf(dev.json, 'AWS::Events::Rule');
+    // The rules that target this function (the audit digest has its own schedule).
+    const rules = resourcesOf(dev.json, 'AWS::Events::Rule').filter(([, r]) =>
+      referencedIds(r.Properties?.Targets).has(fn),
+    );
     expect(rules).toHaveLength(1);
     const [[ruleId, rule]] = rules as [[string, CfnResource]];
     expect(rule.Properties).toMatchObject({

@@ -481,6 +481,21 @@ describe('outcomeMessage', () => {
     expect(message.text).toBe(`CRM write denied: create_note (${APPROVAL_ID})`);
   });
 
+  it('says the kill switch cancelled a write, naming no denier', () => {
+    const message = outcomeMessage(view(), {
+      status: 'denied',
+      cancelled: true,
+      decidedBy: ['arn:aws:iam::1:user/operator'],
+    });
+    expect(mrkdwnTexts(message).at(-1)).toBe(
+      ':octagonal_sign: *Cancelled by the kill switch:* an operator stopped the gateway while this write waited. Nothing was written; the write can be asked for again once the gateway is released.',
+    );
+    expect(JSON.stringify(message)).not.toContain('arn:aws:iam::1:user/operator');
+    expect(blocks(message).some((b) => b.type === 'actions')).toBe(false);
+    expect(message.text).toBe(`CRM write cancelled: create_note (${APPROVAL_ID})`);
+    expectWithinSlackLimits(message);
+  });
+
   it('says when it expired', () => {
     const message = outcomeMessage(view(), { status: 'expired' });
     expect(mrkdwnTexts(message).at(-1)).toBe(

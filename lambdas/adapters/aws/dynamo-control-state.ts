@@ -1,0 +1,163 @@
+import { type DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import type { ControlSnapshot, ControlSwitch, Logger } from '../../core/ports';
+
+/**
+ * The control table, as the CDK construct creates it (`lib/control.ts`; a test holds the two
+ * together): partition key `pk`, one item `pk = 'control'` with `contained`, `read_only`,
+ * `changed_at`, `changed_by`, `reason`.
+ */
+export const CONTROL_TABLE = {
+  partitionKey: 'pk',
+  /** The key of the one item. */
+  itemKey: 'control',
+} as const;
+
+/** How long a cached read is used. With the read's own latency, a change shows within 10 s. */
+export const CONTROL_MAX_AGE_MS = 5000;
+/** How long the last good read stands in when DynamoDB cannot be read; then fail closed. */
+export const CONTROL_STALE_LIMIT_MS = 10_000;
+
+type State = { contained: boolean; readOnly: boolean };
+
+const CLOSED: State = { contained: true, readOnly: true };
+
+export interface DynamoControlStateOptions {
+  client: DynamoDBDocumentClient;
+  tableName: string;
+  /** How long a read is cached. @default {@link CONTROL_MAX_AGE_MS} */
+  maxAgeMs?: number;
+  /**
+   * The deploy-time switch (`-c contained=true`, `-c readOnly=true`): ORed into every answer,
+   * so it holds whatever the table says and cannot be released at run time.
+   * @default both off
+   */
+  forced?: State;
+  /** @default Date.now */
+  now?: () => number;
+  /** Where a failed read is reported. @default nothing is logged */
+  log?: Logger;
+}
+
+/**
+ * The kill switch and read-only mode on AWS: one item in a DynamoDB table, read by every
+ * gateway function (validation, Slack callback, write) and set by the ops function.
+ *
+ * `read()` is cached for at most `maxAgeMs` (5 s), counted from when the read started, and is a
+ * strongly consistent GetItem: a switch set by the operator reaches every warm container within
+ * 10 s. A missing item is the open gateway. A flag that is present and anything but `false`
+ * counts as on: a hand-edited item never opens the gateway by mistake.
+ *
+ * When the table cannot be read, the last good answer stands in while it is younger than 10 s
+ * (a blip does not stop traffic); after that `read()` answers contained and read-only (fails
+ * closed) and logs, until a read succeeds again. It never throws.
+ *
+ * `snapshot()` reads uncached and throws when it cannot read (the operator sees the error);
+ * `stored()` is the same without the deploy-time override; `set()` writes the item and takes
+ * effect at once for this instance.
+ */
+export class DynamoControlState implements ControlSwitch {
+  private readonly maxAgeMs: number;
+  private readonly now: () => number;
+  /** The deploy-time override; ORed into every answer. */
+  readonly forced: State;
+  private lastGood: { state: State; at: number } | null = null;
+  private inFlight: Promise<State> | null = null;
+
+  constructor(private readonly options: DynamoControlStateOptions) {
+    this.maxAgeMs = options.maxAgeMs ?? CONTROL_MAX_AGE_MS;
+    this.now = options.now ?? Date.now;
+    this.forced = options.forced ?? { contained: false, readOnly: false };
+  }
+
+  async read(): Promise<State> {
+    const cached = this.lastGood;
+    if (cached && this.now() - cached.at < this.maxAgeMs) return this.withForced(cached.state);
+    // Concurrent callers in one container share one read.
+    this.inFlight ??= this.refresh().finally(() => {
+      this.inFlight = null;
+    });
+    return this.withForced(await this.inFlight);
+  }
+
+  private async refresh(): Promise<State> {
+    const startedAt = this.now();
+    try {
+      const { contained, readOnly } = await this.fetch();
+      this.lastGood = { state: { contained, readOnly }, at: startedAt };
+      return { contained, readOnly };
+    } catch (err) {
+      const last = this.lastGood;
+      if (last && this.now() - last.at < CONTROL_STALE_LIMIT_MS) return last.state;
+      this.options.log?.error('the kill switch cannot be read; failing closed', {
+        table: this.options.tableName,
+        error: err instanceof Error ? err.name : 'unknown',
+      });
+      return CLOSED;
+    }
+  }
+
+  /** The switch as stored, uncached, with the deploy-time override ORed in. */
+  async snapshot(): Promise<ControlSnapshot> {
+    const stored = await this.stored();
+    return { ...stored, ...this.withForced(stored) };
+  }
+
+  /** The switch as stored in the table, uncached, without the deploy-time override. */
+  async stored(): Promise<ControlSnapshot> {
+    const startedAt = this.now();
+    const snapshot = await this.fetch();
+    this.lastGood = {
+      state: { contained: snapshot.contained, readOnly: snapshot.readOnly },
+      at: startedAt,
+    };
+    return snapshot;
+  }
+
+  async set(next: ControlSnapshot & { changedAt: string; changedBy: string }): Promise<void> {
+    const at = this.now();
+    await this.options.client.send(
+      new PutCommand({
+        TableName: this.options.tableName,
+        Item: {
+          [CONTROL_TABLE.partitionKey]: CONTROL_TABLE.itemKey,
+          contained: next.contained,
+          read_only: next.readOnly,
+          changed_at: next.changedAt,
+          changed_by: next.changedBy,
+          reason: next.reason ?? null,
+        },
+      }),
+    );
+    this.lastGood = { state: { contained: next.contained, readOnly: next.readOnly }, at };
+  }
+
+  private async fetch(): Promise<ControlSnapshot> {
+    const { Item } = await this.options.client.send(
+      new GetCommand({
+        TableName: this.options.tableName,
+        Key: { [CONTROL_TABLE.partitionKey]: CONTROL_TABLE.itemKey },
+        ConsistentRead: true,
+      }),
+    );
+    if (!Item) return { contained: false, readOnly: false };
+    return {
+      contained: isOn(Item.contained),
+      readOnly: isOn(Item.read_only),
+      ...(typeof Item.changed_at === 'string' ? { changedAt: Item.changed_at } : {}),
+      ...(typeof Item.changed_by === 'string' ? { changedBy: Item.changed_by } : {}),
+      ...(typeof Item.reason === 'string' ? { reason: Item.reason } : { reason: null }),
+    };
+  }
+
+  private withForced(state: State): State {
+    return {
+      contained: state.contained || this.forced.contained,
+      readOnly: state.readOnly || this.forced.readOnly,
+    };
+  }
+}
+
+/** Absent or `false` is off; anything else (true, a string, a number) is on. */
+function isOn(value: unknown): boolean {
+  return value !== undefined && value !== null && value !== false;
+}

@@ -1,0 +1,234 @@
+/**
+ * The ops function's core: the operator's CLI invokes it (`lambda:InvokeFunction`, granted by
+ * the stack's `OperatorPolicy`) to read the kill switch and pending writes, and to contain,
+ * release, or turn read-only mode on or off. It serves the same Operator core as the local
+ * server's operator routes; every call ends in an audit record (`event: 'control'`).
+ */
+import { SendTaskSuccessCommand, type SFNClient } from '@aws-sdk/client-sfn';
+import * as z from 'zod';
+import { asAirlockError } from '../core/errors';
+import {
+  type CommandMeta,
+  type ControlCommand,
+  type ControlResult,
+  Operator,
+  type OperatorStatus,
+} from '../core/operator';
+import type {
+  Approval,
+  AuditSink,
+  Clock,
+  ControlSnapshot,
+  ControlSwitch,
+  Logger,
+} from '../core/ports';
+import { ANY_CONTROL_CHARS } from '../core/text';
+import type { FlowStore } from './approval-flow-handlers';
+
+/** The route named in the ops function's audit records. */
+export const OPS_ROUTE = 'lambda:ops';
+
+export const OPS_COMMANDS = [
+  'status',
+  'contain',
+  'release',
+  'read_only_on',
+  'read_only_off',
+] as const satisfies readonly ('status' | ControlCommand)[];
+
+/** IAM identities (ARNs) are printable ASCII. */
+const PRINTABLE_ASCII = /^[\x20-\x7e]+$/;
+
+/** What the CLI sends. `by` is the operator's IAM identity, as STS reports it to the CLI. */
+export const OpsEventSchema = z.strictObject({
+  command: z.enum(OPS_COMMANDS),
+  by: z.string().min(1).max(200).regex(PRINTABLE_ASCII, 'must be printable ASCII (an IAM ARN)'),
+  reason: z
+    .string()
+    .max(500)
+    .refine((s) => !ANY_CONTROL_CHARS.test(s), 'must not contain control characters')
+    .optional(),
+});
+
+export type OpsEvent = z.infer<typeof OpsEventSchema>;
+
+/** The deploy-time override (`-c contained=true`, `-c readOnly=true`), reported with every answer. */
+export interface ForcedControl {
+  contained: boolean;
+  readOnly: boolean;
+}
+
+export type OpsStatusResult = {
+  ok: true;
+  request_id: string;
+  forced: ForcedControl;
+} & OperatorStatus;
+export type OpsCommandResult = {
+  ok: true;
+  request_id: string;
+  forced: ForcedControl;
+} & ControlResult;
+export interface OpsFailure {
+  ok: false;
+  request_id: string;
+  error: { code: string; message: string };
+}
+/** What the ops function answers. `control` is always the switch in effect (override included). */
+export type OpsResult = OpsStatusResult | OpsCommandResult | OpsFailure;
+
+/** The kill switch as the ops function needs it: the port, the stored value, the override. */
+export interface OpsControl extends ControlSwitch {
+  /** The switch as stored, without the deploy-time override. */
+  stored(): Promise<ControlSnapshot>;
+  readonly forced: ForcedControl;
+}
+
+export interface OpsDeps {
+  control: OpsControl;
+  approvals: FlowStore;
+  audit: AuditSink;
+  /** Resumes the approval state machine's waiting executions. */
+  sfn: Pick<SFNClient, 'send'>;
+  clock: Clock;
+  log: Logger;
+  /** The id of each call's audit record (`ops-<random>`). */
+  requestId(): string;
+}
+
+/** Step Functions' answers for a token nobody waits on any more (the execution moved on). */
+const GONE = new Set(['TaskTimedOut', 'TaskDoesNotExist', 'InvalidToken']);
+
+/** The denial the Slack callback sends, as the state machine's `Decide` state reads it. */
+const CANCELLED_DECISION = { decision: 'denied', by: [] as string[] };
+
+export function createOpsHandler(deps: OpsDeps) {
+  /**
+   * A pending write cancelled by `contain`: the waiting execution gets a denial and its Finish
+   * task records it (reason `gateway_contained`) and updates the Slack message. Without a task
+   * token yet, there is nothing to send: Notify will find the approval no longer pending and
+   * the execution still ends through Finish.
+   */
+  const cancelled = async (a: Approval) => {
+    const taskToken = await deps.approvals.getTaskToken(a.approval_id);
+    if (!taskToken) return;
+    try {
+      await deps.sfn.send(
+        new SendTaskSuccessCommand({ taskToken, output: JSON.stringify(CANCELLED_DECISION) }),
+      );
+    } catch (err) {
+      const name = (err as { name?: unknown } | null)?.name;
+      if (typeof name === 'string' && GONE.has(name)) {
+        deps.log.info('the approval flow no longer waits for this approval', {
+          approval_id: a.approval_id,
+          error: name,
+        });
+        return;
+      }
+      throw err;
+    }
+  };
+  const common = { approvals: deps.approvals, audit: deps.audit, clock: deps.clock, log: deps.log };
+  const effective = new Operator({ ...common, control: deps.control, cancelled });
+  // Commands compare with and write the stored switch: a `contain` while the deploy-time
+  // override is on is still stored, so it holds once the override is deployed away.
+  const stored = new Operator({
+    ...common,
+    control: {
+      read: () => deps.control.read(),
+      snapshot: () => deps.control.stored(),
+      set: (next) => deps.control.set(next),
+    },
+    cancelled,
+  });
+  const forced = (): ForcedControl => ({
+    contained: deps.control.forced.contained,
+    readOnly: deps.control.forced.readOnly,
+  });
+
+  return async (event: unknown): Promise<OpsResult> => {
+    const requestId = deps.requestId();
+    const startedAt = deps.clock.now();
+    const parsed = OpsEventSchema.safeParse(event);
+    if (!parsed.success) {
+      const message = parsed.error.issues
+        .map((i) => `${i.path.length > 0 ? i.path.join('.') : 'event'}: ${i.message}`)
+        .join('; ');
+      const received = event as { command?: unknown; by?: unknown } | null;
+      const by =
+        typeof received?.by === 'string' && PRINTABLE_ASCII.test(received.by)
+          ? received.by.slice(0, 200)
+          : 'unknown';
+      const action =
+        typeof received?.command === 'string' && /^[a-z_]{1,32}$/.test(received.command)
+          ? received.command
+          : 'unknown';
+      await stored.recordCommand(
+        { requestId, by, route: OPS_ROUTE, startedAt },
+        action,
+        { received: bounded(event), problems: message },
+        'rejected',
+        'validation_failed',
+      );
+      return {
+        ok: false,
+        request_id: requestId,
+        error: {
+          code: 'validation_failed',
+          message: `The ops function takes {command: ${OPS_COMMANDS.join('|')}, by: the caller's IAM ARN, reason?: text up to 500 characters}. ${message}`,
+        },
+      };
+    }
+    const { command, by, reason } = parsed.data;
+    const meta: CommandMeta = { requestId, by, route: OPS_ROUTE, startedAt };
+    try {
+      if (command === 'status') {
+        const status = await effective.status();
+        await effective.recordCommand(meta, 'status', {});
+        return { ok: true, request_id: requestId, forced: forced(), ...status };
+      }
+      const result = await stored.run(meta, command, reason || null);
+      const f = forced();
+      return {
+        ok: true,
+        request_id: requestId,
+        forced: f,
+        ...result,
+        control: {
+          ...result.control,
+          contained: result.control.contained || f.contained,
+          readOnly: result.control.readOnly || f.readOnly,
+        },
+      };
+    } catch (err) {
+      const e = asAirlockError(err);
+      const name = err instanceof Error ? err.name : 'Error';
+      deps.log.error('ops command failed', { request_id: requestId, command, error: name });
+      await stored
+        .recordCommand(meta, command, { command, reason: reason ?? null }, 'failed', e.code)
+        .catch(() => undefined);
+      return {
+        ok: false,
+        request_id: requestId,
+        error: {
+          code: e.code,
+          message:
+            command === 'status'
+              ? `The status could not be read (${name}); see the ops function's log.`
+              : `The command did not complete (${name}). The switch may already have moved: run status to see where it stands, then run the command again.`,
+        },
+      };
+    }
+  };
+}
+
+/** The received event for the audit record of a refusal, cut to a bounded size. */
+function bounded(event: unknown): unknown {
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(event);
+  } catch {
+    return '[unserializable]';
+  }
+  if (text === undefined) return null;
+  return text.length <= 2000 ? (JSON.parse(text) as unknown) : { truncated: text.slice(0, 2000) };
+}

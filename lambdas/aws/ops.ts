@@ -1,0 +1,48 @@
+/**
+ * The ops function (composition root): invoked by the operator's CLI, never by API Gateway.
+ * It holds no secret; it reads and sets the kill switch, lists and cancels pending writes, and
+ * resumes their waiting executions with a denial.
+ */
+import { randomUUID } from 'node:crypto';
+import { S3Client } from '@aws-sdk/client-s3';
+import { SFNClient } from '@aws-sdk/client-sfn';
+import middy from '@middy/core';
+import * as z from 'zod';
+import { S3AuditSink } from '../adapters/aws/s3-audit-sink';
+import { jsonLogger } from '../adapters/json-logger';
+import { emfMetrics, observedAudit } from '../core/metrics';
+import { controlEnv, loadEnv } from './env';
+import { approvalStore, controlSwitch } from './flow-env';
+import { createOpsHandler } from './ops-handler';
+
+const env = loadEnv(
+  z.object({
+    ...controlEnv,
+    APPROVAL_TABLE_NAME: z.string().min(1),
+    AUDIT_BUCKET_NAME: z.string().min(1),
+    AUDIT_PREFIX: z.string().default('audit/'),
+    AIRLOCK_STAGE: z.string().default('dev'),
+  }),
+);
+
+const log = jsonLogger();
+
+const run = createOpsHandler({
+  control: controlSwitch(env, log),
+  approvals: approvalStore(env.APPROVAL_TABLE_NAME),
+  audit: observedAudit(
+    new S3AuditSink(
+      new S3Client({ requestHandler: { connectionTimeout: 1000, requestTimeout: 3000 } }),
+      env.AUDIT_BUCKET_NAME,
+      env.AUDIT_PREFIX,
+    ),
+    emfMetrics(env.AIRLOCK_STAGE),
+    Date.now,
+  ),
+  sfn: new SFNClient({ requestHandler: { connectionTimeout: 1000, requestTimeout: 3000 } }),
+  clock: { now: () => Date.now() },
+  log,
+  requestId: () => `ops-${randomUUID().replace(/-/g, '')}`,
+});
+
+export const handler = middy((event: unknown) => run(event));
