@@ -42,7 +42,7 @@ export function alarmRules(t: AlarmThresholds = DEFAULT_THRESHOLDS): AlarmRule[]
       threshold: 0,
       comparison: 'GreaterThanThreshold',
       description:
-        'The gateway answered 5xx (HubSpot, audit log or secrets unavailable). Runbook: status; check the failing dependency in the logs.',
+        'The gateway answered 5xx (HubSpot, audit log or secrets unavailable). Runbook: npx airlock status; check the failing dependency in the logs.',
     },
     {
       id: 'ContactReadRate',
@@ -52,7 +52,7 @@ export function alarmRules(t: AlarmThresholds = DEFAULT_THRESHOLDS): AlarmRule[]
       evaluationPeriods: 1,
       threshold: t.contactReadsPerMinute,
       comparison: 'GreaterThanThreshold',
-      description: `More than ${t.contactReadsPerMinute} contact records read in a minute: possible exfiltration. Runbook: contain, then verify the reads per user.`,
+      description: `More than ${t.contactReadsPerMinute} contact records read in a minute: possible exfiltration. Runbook: npx airlock contain, then npx airlock verify (reads per user).`,
     },
     {
       id: 'HubSpotUnauthorized',
@@ -63,7 +63,7 @@ export function alarmRules(t: AlarmThresholds = DEFAULT_THRESHOLDS): AlarmRule[]
       threshold: 0,
       comparison: 'GreaterThanThreshold',
       description:
-        'HubSpot refused the gateway token (revoked or rotated). Runbook: rotate the token with token:set and confirm with one read.',
+        'HubSpot refused the gateway token (revoked or rotated). Runbook: npx airlock rotate --which read (it checks the token and confirms with one read).',
     },
     {
       id: 'HubSpotRateLimited',
@@ -74,7 +74,7 @@ export function alarmRules(t: AlarmThresholds = DEFAULT_THRESHOLDS): AlarmRule[]
       threshold: 5,
       comparison: 'GreaterThanThreshold',
       description:
-        'HubSpot kept answering 429 for 10 minutes: another integration or the agent uses the account budget. Runbook: status; lower the limits or find the other caller.',
+        'HubSpot kept answering 429 for 10 minutes: another integration or the agent uses the account budget. Runbook: npx airlock status; lower the limits or find the other caller.',
     },
     {
       id: 'AuditWriteFailures',
@@ -85,7 +85,7 @@ export function alarmRules(t: AlarmThresholds = DEFAULT_THRESHOLDS): AlarmRule[]
       threshold: 0,
       comparison: 'GreaterThanThreshold',
       description:
-        'An audit record could not be written; the request was refused (503). Runbook: check the audit bucket (or disk) and verify the log.',
+        'An audit record could not be written; the request was refused (503). Runbook: check the audit bucket (or disk), then npx airlock verify.',
     },
     {
       id: 'DeniedOrExpiredWrites',
@@ -95,7 +95,7 @@ export function alarmRules(t: AlarmThresholds = DEFAULT_THRESHOLDS): AlarmRule[]
       evaluationPeriods: 1,
       threshold: t.deniedOrExpiredPerHour,
       comparison: 'GreaterThanThreshold',
-      description: `More than ${t.deniedOrExpiredPerHour} writes denied or expired in an hour: the agent asks for writes people do not want. Runbook: verify the writes and the prompts behind them.`,
+      description: `More than ${t.deniedOrExpiredPerHour} writes denied or expired in an hour: the agent asks for writes people do not want. Runbook: npx airlock verify (the writes and the prompts behind them).`,
     },
     {
       id: 'ApprovalsPendingTooLong',
@@ -117,7 +117,7 @@ export function alarmRules(t: AlarmThresholds = DEFAULT_THRESHOLDS): AlarmRule[]
       threshold: 0,
       comparison: 'GreaterThanThreshold',
       description:
-        "A user hit a read limit or the bulk-export guard. Runbook: verify that user's reads; contain if it looks like exfiltration.",
+        "A user hit a read limit or the bulk-export guard. Runbook: npx airlock verify (that user's reads); npx airlock contain if it looks like exfiltration.",
     },
   ];
 }

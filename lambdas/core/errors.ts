@@ -12,6 +12,7 @@ export const ERROR_STATUS = {
   read_only_mode: 403,
   action_not_allowed: 403,
   approver_required: 403,
+  operator_required: 403,
   not_found: 404,
   method_not_allowed: 405,
   already_decided: 409,

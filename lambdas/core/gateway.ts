@@ -78,7 +78,7 @@ export interface GatewayDeps {
 /** Who is calling, as established by the edge (a bearer key locally, IAM on AWS). */
 export interface Caller {
   id: string;
-  role: 'agent' | 'approver';
+  role: 'agent' | 'approver' | 'operator';
 }
 
 export interface RequestMeta {
@@ -632,6 +632,7 @@ export class Gateway {
     });
     await this.audit(meta, {
       ...fields,
+      ...approvalRecordFields(done ?? { ...approval, result: { note_id: noteId } }),
       outcome: 'completed',
       response_status: 200,
       hubspot_calls: calls,
@@ -763,6 +764,7 @@ export function approvalFields(a: Approval): AuditApproval {
     approver: a.decided_by ?? null,
     decided_at: a.decided_at ?? null,
     expires_at: a.expires_at,
+    ...(a.result?.note_id ? { note_id: a.result.note_id } : {}),
   };
 }
 

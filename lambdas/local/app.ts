@@ -10,13 +10,16 @@ import { ControlFile } from '../adapters/local/control-file';
 import { FileAuditLog } from '../adapters/local/file-audit-log';
 import { LocalMetrics } from '../adapters/local/local-metrics';
 import { MemoryRateLimiter } from '../adapters/local/memory-rate-limiter';
-import { AirlockError } from '../core/errors';
+import { AirlockError, asAirlockError } from '../core/errors';
 import { Gateway } from '../core/gateway';
 import { observedAudit } from '../core/metrics';
+import { Operator } from '../core/operator';
 import type { AuditSink, Clock, Logger, RateLimiter, TokenProvider } from '../core/ports';
 import { type Emulator, type EmulatorOptions, startEmulator } from '../emulator/server';
+import { rotateLocal } from '../ops/rotate';
 import type { LocalConfig } from './config';
 import { loadKeys } from './keys';
+import { operatorRoutes } from './operator-routes';
 import { createLocalServer } from './server';
 
 /** The scopes each local token gets in the emulator: exactly the catalog's, split read/write. */
@@ -32,7 +35,8 @@ export interface LocalApp {
   keys: {
     apiKey: string;
     approverKey: string;
-    generated: { apiKey: boolean; approverKey: boolean };
+    operatorKey: string;
+    generated: { apiKey: boolean; approverKey: boolean; operatorKey: boolean };
   };
   dataDir: string;
   auditDir: string;
@@ -73,6 +77,7 @@ export async function startLocalApp(
   const keys = await loadKeys(config.dataDir, {
     apiKey: config.apiKey,
     approverKey: config.approverKey,
+    operatorKey: config.operatorKey,
   });
 
   let emulator: Emulator | undefined;
@@ -91,8 +96,12 @@ export async function startLocalApp(
     tokens = { read: config.hubspot.readToken, write: config.hubspot.writeToken };
     baseUrl = config.hubspot.baseUrl;
   }
+  /** Tokens rotated out: still secrets (redacted, refused in requests), no longer used. */
+  const retired: string[] = [];
   const secrets = () =>
-    [keys.apiKey, keys.approverKey, tokens.read, tokens.write].filter((s): s is string => !!s);
+    [keys.apiKey, keys.approverKey, tokens.read, tokens.write, keys.operatorKey, ...retired].filter(
+      (s): s is string => !!s,
+    );
   const log = overrides.log ?? jsonLogger(undefined, secrets);
   const tokenProvider: TokenProvider = {
     get: async (kind) => {
@@ -116,12 +125,13 @@ export async function startLocalApp(
   const control = new ControlFile(path.join(config.dataDir, 'control.json'));
 
   let publicUrl = '';
+  const hubspot = new HubSpotAdapter({
+    tokens: tokenProvider,
+    basePath: baseUrl,
+    now: () => clock.now(),
+  });
   const gateway = new Gateway({
-    hubspot: new HubSpotAdapter({
-      tokens: tokenProvider,
-      basePath: baseUrl,
-      now: () => clock.now(),
-    }),
+    hubspot,
     audit,
     approvals,
     control,
@@ -150,7 +160,76 @@ export async function startLocalApp(
       ),
     };
   };
-  const local = createLocalServer({ gateway, keys, ids, clock, log, dashboard });
+  const operator = new Operator({ control, approvals, audit, clock, log, secrets });
+  const operatorApi = operatorRoutes({
+    gateway,
+    operator,
+    lastHour: async () => {
+      const d = await dashboard();
+      const sum = (k: 'Requests' | 'Rejections' | 'RecordsReturned') =>
+        d.minutes.reduce((n, m) => n + (m[k] ?? 0), 0);
+      return {
+        requests: sum('Requests'),
+        rejections: sum('Rejections'),
+        records_returned: sum('RecordsReturned'),
+        rejections_by_reason: d.rejections_by_reason,
+        top_readers: d.top_readers,
+        alarms: d.alarms.map((a) => ({
+          id: a.id,
+          state: a.state,
+          value: a.value,
+          threshold: a.threshold,
+        })),
+      };
+    },
+    rotate: (which, token) =>
+      rotateLocal({
+        which,
+        token,
+        baseUrl,
+        current: (w) => tokens[w],
+        swap: (w, next) => {
+          const old = tokens[w];
+          if (old && !retired.includes(old)) retired.push(old);
+          tokens = { ...tokens, [w]: next };
+        },
+        // One live call through the gateway's own adapter, with the token it now holds.
+        confirm: async (w) => {
+          if (w === 'write')
+            return { ok: true, detail: 'the write token is used by the next approved write' };
+          try {
+            await hubspot.search(
+              'contacts',
+              { filterGroups: [], properties: ['email'], limit: 1 },
+              { deadline: clock.now() + config.requestDeadlineMs, calls: [] },
+            );
+            return { ok: true, detail: 'a contacts search with the new token succeeded' };
+          } catch (err) {
+            return { ok: false, detail: `the live call failed: ${asAirlockError(err).code}` };
+          }
+        },
+        ...(emulator ? { revokeOld: (old: string) => emulator?.revokeToken(old) } : {}),
+      }),
+    ...(emulator
+      ? {
+          mintEmulatorToken: (which: 'read' | 'write') => {
+            const current = tokens[which];
+            if (!current)
+              throw new AirlockError('secrets_unavailable', `No ${which} token is set.`);
+            return emulator.mintToken(current);
+          },
+        }
+      : {}),
+  });
+  const local = createLocalServer({
+    gateway,
+    keys,
+    ids,
+    clock,
+    log,
+    dashboard,
+    operator: operatorApi,
+  });
   await new Promise<void>((resolve, reject) => {
     local.server.once('error', reject);
     local.server.listen(config.port, '127.0.0.1', () => resolve());

@@ -17,6 +17,7 @@ const envSchema = z.object({
   AIRLOCK_DATA_DIR: z.string().min(1).default('.airlock'),
   AIRLOCK_API_KEY: key('AIRLOCK_API_KEY'),
   AIRLOCK_APPROVER_KEY: key('AIRLOCK_APPROVER_KEY'),
+  AIRLOCK_OPERATOR_KEY: key('AIRLOCK_OPERATOR_KEY'),
   HUBSPOT_TOKEN: z.string().min(1).optional(),
   HUBSPOT_WRITE_TOKEN: z.string().min(1).optional(),
   HUBSPOT_BASE_URL: z.url().optional(),
@@ -99,6 +100,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
     dataDir: path.resolve(c.AIRLOCK_DATA_DIR),
     apiKey: c.AIRLOCK_API_KEY,
     approverKey: c.AIRLOCK_APPROVER_KEY,
+    operatorKey: c.AIRLOCK_OPERATOR_KEY,
     hubspot,
     promptMode: c.AIRLOCK_PROMPT_POLICY,
     // Without a write token the gateway serves reads only, rather than reading with a

@@ -5,8 +5,10 @@ import path from 'node:path';
 export interface LocalKeys {
   apiKey: string;
   approverKey: string;
+  /** The operator's key: kill switch, read-only mode, rotation (`npx airlock --local …`). */
+  operatorKey: string;
   /** Which keys were generated on this start (and so must be shown to the user). */
-  generated: { apiKey: boolean; approverKey: boolean };
+  generated: { apiKey: boolean; approverKey: boolean; operatorKey: boolean };
 }
 
 export function newKey(prefix: string): string {
@@ -14,23 +16,24 @@ export function newKey(prefix: string): string {
 }
 
 /**
- * The agent's key and the approver's key: from the environment, else from
+ * The agent's, the approver's and the operator's keys: from the environment, else from
  * `<data dir>/keys.json` (mode 0600), else generated and saved there.
  */
 export async function loadKeys(
   dataDir: string,
-  fromEnv: { apiKey?: string; approverKey?: string },
+  fromEnv: { apiKey?: string; approverKey?: string; operatorKey?: string },
 ): Promise<LocalKeys> {
-  const file = path.join(dataDir, 'keys.json');
-  let saved: { api_key?: string; approver_key?: string } = {};
+  const file = keysFile(dataDir);
+  let saved: { api_key?: string; approver_key?: string; operator_key?: string } = {};
   try {
     saved = JSON.parse(await fs.readFile(file, 'utf8'));
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
-  const generated = { apiKey: false, approverKey: false };
+  const generated = { apiKey: false, approverKey: false, operatorKey: false };
   let apiKey = fromEnv.apiKey ?? saved.api_key;
   let approverKey = fromEnv.approverKey ?? saved.approver_key;
+  let operatorKey = fromEnv.operatorKey ?? saved.operator_key;
   if (!apiKey) {
     apiKey = newKey('ak');
     generated.apiKey = true;
@@ -39,20 +42,47 @@ export async function loadKeys(
     approverKey = newKey('apk');
     generated.approverKey = true;
   }
+  if (!operatorKey) {
+    operatorKey = newKey('opk');
+    generated.operatorKey = true;
+  }
   if (apiKey === approverKey) {
     throw new Error(
       'AIRLOCK_API_KEY and AIRLOCK_APPROVER_KEY must differ: an agent must never approve.',
     );
   }
-  if (generated.apiKey || generated.approverKey) {
+  if (operatorKey === apiKey || operatorKey === approverKey) {
+    throw new Error(
+      'AIRLOCK_OPERATOR_KEY must differ from the agent and approver keys: only the operator may contain the gateway.',
+    );
+  }
+  if (generated.apiKey || generated.approverKey || generated.operatorKey) {
     await fs.mkdir(dataDir, { recursive: true, mode: 0o700 });
     const next = {
       api_key: fromEnv.apiKey ? saved.api_key : apiKey,
       approver_key: fromEnv.approverKey ? saved.approver_key : approverKey,
+      operator_key: fromEnv.operatorKey ? saved.operator_key : operatorKey,
     };
     await fs.writeFile(file, `${JSON.stringify(next, null, 2)}\n`, { mode: 0o600 });
   }
-  return { apiKey, approverKey, generated };
+  return { apiKey, approverKey, operatorKey, generated };
+}
+
+export function keysFile(dataDir: string): string {
+  return path.join(dataDir, 'keys.json');
+}
+
+/** The operator's key for the CLI: the environment first, else the data directory's file. */
+export async function readOperatorKey(dataDir: string): Promise<string | null> {
+  if (process.env.AIRLOCK_OPERATOR_KEY) return process.env.AIRLOCK_OPERATOR_KEY;
+  try {
+    const saved = JSON.parse(await fs.readFile(keysFile(dataDir), 'utf8')) as {
+      operator_key?: unknown;
+    };
+    return typeof saved.operator_key === 'string' ? saved.operator_key : null;
+  } catch {
+    return null;
+  }
 }
 
 const digest = (s: string) => createHash('sha256').update(s).digest();

@@ -6,6 +6,7 @@ import { AirlockError, type HttpAnswer } from '../core/errors';
 import type { Caller, Gateway, RequestMeta } from '../core/gateway';
 import type { Clock, IdSource, Logger } from '../core/ports';
 import { keyMatches } from './keys';
+import type { operatorRoutes } from './operator-routes';
 
 /** A body larger than this is not even drained: the connection is closed. */
 const DRAIN_LIMIT = 1024 * 1024;
@@ -14,7 +15,9 @@ export interface LocalServerOptions {
   gateway: Gateway;
   /** The dashboard's data (metrics of the last hour, alarm states). */
   dashboard: () => Promise<Record<string, unknown>>;
-  keys: { apiKey: string; approverKey: string };
+  keys: { apiKey: string; approverKey: string; operatorKey: string };
+  /** The operator's routes (kill switch, read-only mode, rotation, status). */
+  operator: ReturnType<typeof operatorRoutes>;
   ids: IdSource;
   clock: Clock;
   log: Logger;
@@ -66,7 +69,7 @@ interface Route {
  * including every refusal here, is audited by the core.
  */
 export function createLocalServer(options: LocalServerOptions) {
-  const { gateway, keys, ids, clock, log, dashboard } = options;
+  const { gateway, keys, ids, clock, log, dashboard, operator } = options;
   const pages = new Map<string, { body: Buffer; type: string }>();
   for (const [route, { file, type }] of Object.entries(STATIC)) {
     pages.set(route, { body: readFileSync(path.join(__dirname, file)), type });
@@ -112,17 +115,46 @@ export function createLocalServer(options: LocalServerOptions) {
       handler: (m, c, p, b) =>
         gateway.decide(m, c, p[0] ?? '', p[1] === 'approve' ? 'approve' : 'deny', b),
     },
+    {
+      method: 'GET',
+      pattern: /^\/operator\/status$/,
+      name: 'GET /operator/status',
+      handler: (m, c) => operator.status(m, c),
+    },
+    {
+      method: 'POST',
+      pattern: /^\/operator\/control$/,
+      name: 'POST /operator/control',
+      body: true,
+      handler: (m, c, _p, b) => operator.control(m, c, b),
+    },
+    {
+      method: 'POST',
+      pattern: /^\/operator\/rotate$/,
+      name: 'POST /operator/rotate',
+      body: true,
+      handler: (m, c, _p, b) => operator.rotate(m, c, b),
+    },
+    {
+      method: 'POST',
+      pattern: /^\/operator\/emulator-token$/,
+      name: 'POST /operator/emulator-token',
+      body: true,
+      handler: (m, c, _p, b) => operator.emulatorToken(m, c, b),
+    },
   ];
 
   const authenticate = (req: http.IncomingMessage): Caller | null => {
     const header = req.headers.authorization;
     const match = typeof header === 'string' ? /^Bearer ([\x21-\x7e]{1,512})$/.exec(header) : null;
     if (!match?.[1]) return null;
-    // Both comparisons always run, so timing tells nothing about which key was close.
+    // Every comparison always runs, so timing tells nothing about which key was close.
     const isAgent = keyMatches(match[1], keys.apiKey);
     const isApprover = keyMatches(match[1], keys.approverKey);
+    const isOperator = keyMatches(match[1], keys.operatorKey);
     if (isAgent) return { id: 'local-agent-key', role: 'agent' };
     if (isApprover) return { id: 'local-approver-key', role: 'approver' };
+    if (isOperator) return { id: 'local-operator-key', role: 'operator' };
     return null;
   };
 
