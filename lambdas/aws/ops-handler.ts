@@ -34,21 +34,47 @@ export const OPS_COMMANDS = [
   'release',
   'read_only_on',
   'read_only_off',
-] as const satisfies readonly ('status' | ControlCommand)[];
+  'record_rotation',
+] as const satisfies readonly ('status' | 'record_rotation' | ControlCommand)[];
 
 /** IAM identities (ARNs) are printable ASCII. */
 const PRINTABLE_ASCII = /^[\x20-\x7e]+$/;
 
 /** What the CLI sends. `by` is the operator's IAM identity, as STS reports it to the CLI. */
-export const OpsEventSchema = z.strictObject({
-  command: z.enum(OPS_COMMANDS),
-  by: z.string().min(1).max(200).regex(PRINTABLE_ASCII, 'must be printable ASCII (an IAM ARN)'),
-  reason: z
-    .string()
-    .max(500)
-    .refine((s) => !ANY_CONTROL_CHARS.test(s), 'must not contain control characters')
-    .optional(),
-});
+export const OpsEventSchema = z
+  .strictObject({
+    command: z.enum(OPS_COMMANDS),
+    by: z.string().min(1).max(200).regex(PRINTABLE_ASCII, 'must be printable ASCII (an IAM ARN)'),
+    reason: z
+      .string()
+      .max(500)
+      .refine((s) => !ANY_CONTROL_CHARS.test(s), 'must not contain control characters')
+      .optional(),
+    /** With `record_rotation`: what the CLI's rotation did (never the value). */
+    rotation: z
+      .strictObject({
+        which: z.enum(['read', 'write', 'slack-bot', 'slack-signing']),
+        ok: z.boolean(),
+        steps: z
+          .array(
+            z.strictObject({
+              step: z.enum(['check', 'store', 'pickup', 'confirm', 'revoke_old']),
+              ok: z.boolean(),
+            }),
+          )
+          .max(10),
+      })
+      .optional(),
+  })
+  .superRefine((e, ctx) => {
+    if ((e.command === 'record_rotation') !== (e.rotation !== undefined)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['rotation'],
+        message: 'is required with record_rotation, and only with it',
+      });
+    }
+  });
 
 export type OpsEvent = z.infer<typeof OpsEventSchema>;
 
@@ -63,6 +89,7 @@ export type OpsStatusResult = {
   request_id: string;
   forced: ForcedControl;
 } & OperatorStatus;
+export type OpsRecordResult = { ok: true; request_id: string; forced: ForcedControl };
 export type OpsCommandResult = {
   ok: true;
   request_id: string;
@@ -74,7 +101,7 @@ export interface OpsFailure {
   error: { code: string; message: string };
 }
 /** What the ops function answers. `control` is always the switch in effect (override included). */
-export type OpsResult = OpsStatusResult | OpsCommandResult | OpsFailure;
+export type OpsResult = OpsStatusResult | OpsCommandResult | OpsRecordResult | OpsFailure;
 
 /** The kill switch as the ops function needs it: the port, the stored value, the override. */
 export interface OpsControl extends ControlSwitch {
@@ -178,9 +205,21 @@ export function createOpsHandler(deps: OpsDeps) {
         },
       };
     }
-    const { command, by, reason } = parsed.data;
+    const { command, by, reason, rotation } = parsed.data;
     const meta: CommandMeta = { requestId, by, route: OPS_ROUTE, startedAt };
     try {
+      if (command === 'record_rotation') {
+        // The CLI rotates with the operator's own credentials; this is its audit record.
+        if (!rotation) throw new Error('unreachable: the schema requires rotation');
+        await stored.recordCommand(
+          meta,
+          `rotate_${rotation.which}`,
+          rotation,
+          rotation.ok ? 'completed' : 'rejected',
+          rotation.ok ? null : 'rotation_refused',
+        );
+        return { ok: true, request_id: requestId, forced: forced() };
+      }
       if (command === 'status') {
         const status = await effective.status();
         await effective.recordCommand(meta, 'status', {});

@@ -103,7 +103,7 @@ export function awsOps(
         'slack-bot': o.slackBotTokenSecretArn,
         'slack-signing': o.slackSigningSecretArn,
       }[which];
-      return rotateAws({
+      const result = await rotateAws({
         which,
         token,
         secretId,
@@ -113,6 +113,19 @@ export function awsOps(
         hubspotCallFunctionName: o.hubspotCallFunctionName,
         slackInteractionsFunctionName: o.slackInteractionsFunctionName,
       });
+      // The audit record of the rotation (the steps and their outcome, never the value), written
+      // by the ops function's role like every other command's.
+      const by = await callerIdentity(clients.sts);
+      await invokeOps(clients.lambda, o.opsFunctionName, {
+        command: 'record_rotation',
+        by,
+        rotation: {
+          which,
+          ok: result.ok,
+          steps: result.steps.map((s) => ({ step: s.step, ok: s.ok })),
+        },
+      });
+      return result;
     },
 
     async evidence(window, nowMs) {

@@ -185,6 +185,29 @@ describe('the ops function', () => {
     ]);
   });
 
+  it('record_rotation: audits the steps and outcome of a rotation the CLI ran, and nothing else', async () => {
+    const rotation = {
+      which: 'read' as const,
+      ok: false,
+      steps: [{ step: 'check' as const, ok: false }],
+    };
+
+    const result = succeeded(await ops()({ command: 'record_rotation', by: OPERATOR, rotation }));
+
+    expect(result).toMatchObject({ ok: true, forced: { contained: false, readOnly: false } });
+    expect(audit).toEqual([
+      expect.objectContaining({
+        event: 'control',
+        action: 'rotate_read',
+        outcome: 'rejected',
+        reason: 'rotation_refused',
+        caller: OPERATOR,
+        structured_action: rotation,
+      }),
+    ]);
+    expect(await control().stored()).toMatchObject({ contained: false, readOnly: false });
+  });
+
   it('contain: every /v1 call answers 401 gateway_contained within the cache bound; every pending write is cancelled and the waiting ones get a denial', async () => {
     let t = 0;
     const agent = gateway(() => t);
@@ -284,6 +307,18 @@ describe('the ops function', () => {
     ],
     ['an unexpected field', { command: 'release', by: OPERATOR, force: true }, 'event', OPERATOR],
     ['no object at all', 'contain', 'event', 'unknown'],
+    [
+      'a rotation record without the rotation',
+      { command: 'record_rotation', by: OPERATOR },
+      'rotation',
+      OPERATOR,
+    ],
+    [
+      'a rotation attached to another command',
+      { command: 'contain', by: OPERATOR, rotation: { which: 'read', ok: true, steps: [] } },
+      'rotation',
+      OPERATOR,
+    ],
   ])(
     'refuses %s with validation_failed, changes nothing and audits the refusal',
     async (_what, event, field, caller) => {

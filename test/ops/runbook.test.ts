@@ -68,6 +68,20 @@ describe('docs/RUNBOOK.md', () => {
     await fs.rm(cwd, { recursive: true, force: true });
   });
 
+  it('is the package bin: `npx airlock` runs the CLI from the repository', async () => {
+    const run = await new Promise<{ code: number; out: string }>((resolve) => {
+      execFile(
+        'npx',
+        ['--offline', 'airlock', '--help'],
+        { cwd: ROOT, timeout: 60_000 },
+        (err, stdout) => resolve({ code: err ? 1 : 0, out: stdout }),
+      );
+    });
+
+    expect(run.code).toBe(0);
+    expect(run.out).toContain('usage: airlock [--local | --stack NAME] <command>');
+  });
+
   it('has local steps for each of the five phases', () => {
     const found = steps(RUNBOOK);
     expect(found.length).toBeGreaterThanOrEqual(6);
