@@ -1,11 +1,8 @@
-/** The approval state machine's closing tasks: record the outcome, update the Slack message. */
-import { S3Client } from '@aws-sdk/client-s3';
 import middy from '@middy/core';
 import * as z from 'zod';
-import { S3AuditSink } from '../adapters/aws/s3-audit-sink';
 import { jsonLogger } from '../adapters/json-logger';
-import { emfMetrics, observedAudit } from '../core/metrics';
 import { createFinishHandler } from './approval-flow-handlers';
+import { observedS3Audit } from './audit-env';
 import { loadEnv } from './env';
 import { approvalStore, secretValue, slackApi } from './flow-env';
 
@@ -21,11 +18,7 @@ const env = loadEnv(
 
 const run = createFinishHandler({
   approvals: approvalStore(env.APPROVAL_TABLE_NAME),
-  audit: observedAudit(
-    new S3AuditSink(new S3Client({}), env.AUDIT_BUCKET_NAME, env.AUDIT_PREFIX),
-    emfMetrics(env.AIRLOCK_STAGE),
-    Date.now,
-  ),
+  audit: observedS3Audit(env),
   slack: slackApi(secretValue(env.SLACK_BOT_TOKEN_SECRET_ARN, 'Slack bot token')),
   clock: { now: () => Date.now() },
   log: jsonLogger(),

@@ -4,13 +4,11 @@
  * resumes their waiting executions with a denial.
  */
 import { randomUUID } from 'node:crypto';
-import { S3Client } from '@aws-sdk/client-s3';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import middy from '@middy/core';
 import * as z from 'zod';
-import { S3AuditSink } from '../adapters/aws/s3-audit-sink';
 import { jsonLogger } from '../adapters/json-logger';
-import { emfMetrics, observedAudit } from '../core/metrics';
+import { observedS3Audit } from './audit-env';
 import { controlEnv, loadEnv } from './env';
 import { approvalStore, controlSwitch } from './flow-env';
 import { createOpsHandler } from './ops-handler';
@@ -30,15 +28,7 @@ const log = jsonLogger();
 const run = createOpsHandler({
   control: controlSwitch(env, log),
   approvals: approvalStore(env.APPROVAL_TABLE_NAME),
-  audit: observedAudit(
-    new S3AuditSink(
-      new S3Client({ requestHandler: { connectionTimeout: 1000, requestTimeout: 3000 } }),
-      env.AUDIT_BUCKET_NAME,
-      env.AUDIT_PREFIX,
-    ),
-    emfMetrics(env.AIRLOCK_STAGE),
-    Date.now,
-  ),
+  audit: observedS3Audit(env),
   sfn: new SFNClient({ requestHandler: { connectionTimeout: 1000, requestTimeout: 3000 } }),
   clock: { now: () => Date.now() },
   log,

@@ -1,18 +1,11 @@
-/**
- * `POST /slack/interactions`: Slack's Approve / Deny clicks. Public, and authenticated by
- * Slack's request signature; decides through the shared approval core and resumes the state
- * machine with the task token kept in the approval table.
- */
-import { S3Client } from '@aws-sdk/client-s3';
 import { SendTaskSuccessCommand, SFNClient } from '@aws-sdk/client-sfn';
 import middy from '@middy/core';
 import type { APIGatewayProxyEvent } from 'aws-lambda';
 import * as z from 'zod';
-import { S3AuditSink } from '../adapters/aws/s3-audit-sink';
 import { randomIds } from '../adapters/ids';
 import { jsonLogger } from '../adapters/json-logger';
-import { emfMetrics, observedAudit } from '../core/metrics';
 import { createSlackInteractionsHandler } from './approval-flow-handlers';
+import { observedS3Audit } from './audit-env';
 import { controlEnv, loadEnv } from './env';
 import { approvalStore, controlSwitch, secretValue } from './flow-env';
 
@@ -41,11 +34,7 @@ const control = controlSwitch(env, log);
 const run = createSlackInteractionsHandler({
   approvals: approvalStore(env.APPROVAL_TABLE_NAME),
   control: () => control.read(),
-  audit: observedAudit(
-    new S3AuditSink(new S3Client({}), env.AUDIT_BUCKET_NAME, env.AUDIT_PREFIX),
-    emfMetrics(env.AIRLOCK_STAGE),
-    Date.now,
-  ),
+  audit: observedS3Audit(env),
   signingSecret: secretValue(env.SLACK_SIGNING_SECRET_ARN, 'Slack signing secret'),
   policy: { teamId: env.SLACK_TEAM_ID, approverIds: env.SLACK_APPROVER_IDS },
   async sendDecision(taskToken, output) {

@@ -6,7 +6,6 @@
 
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { LambdaClient } from '@aws-sdk/client-lambda';
-import { S3Client } from '@aws-sdk/client-s3';
 import { SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import middy from '@middy/core';
@@ -14,11 +13,10 @@ import type { APIGatewayProxyEvent } from 'aws-lambda';
 import * as z from 'zod';
 import { DynamoRateLimiter } from '../adapters/aws/dynamo-rate-limiter';
 import { LambdaHubSpot } from '../adapters/aws/lambda-hubspot';
-import { S3AuditSink } from '../adapters/aws/s3-audit-sink';
 import { randomIds } from '../adapters/ids';
 import { jsonLogger } from '../adapters/json-logger';
 import { CATALOG } from '../core/catalog';
-import { emfMetrics, observedAudit } from '../core/metrics';
+import { observedS3Audit } from './audit-env';
 import { controlEnv, loadEnv } from './env';
 import { approvalStore, controlSwitch } from './flow-env';
 import { createValidationHandler } from './validation-handler';
@@ -77,15 +75,7 @@ const run = createValidationHandler({
     env.HUBSPOT_CALL_FUNCTION_NAME,
   ),
   // Metrics are the audit records counted (EMF lines in the log, no API call on the way).
-  audit: observedAudit(
-    new S3AuditSink(
-      new S3Client({ requestHandler: { connectionTimeout: 1000, requestTimeout: 3000 } }),
-      env.AUDIT_BUCKET_NAME,
-      env.AUDIT_PREFIX,
-    ),
-    emfMetrics(env.AIRLOCK_STAGE),
-    Date.now,
-  ),
+  audit: observedS3Audit(env),
   limiter: new DynamoRateLimiter(
     DynamoDBDocumentClient.from(
       new DynamoDBClient({ requestHandler: { connectionTimeout: 1000, requestTimeout: 2000 } }),
