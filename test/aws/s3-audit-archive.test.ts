@@ -15,6 +15,7 @@ import { auditArchiveClient, S3AuditArchive } from '../../lambdas/adapters/aws/s
 import { S3AuditSink } from '../../lambdas/adapters/aws/s3-audit-sink';
 import type { AuditRecord } from '../../lambdas/core/audit';
 import { digestHours, verifyArchiveWindow } from '../../lambdas/core/evidence/digest';
+import { auditRecord } from '../helpers/audit-records';
 import { startS3 } from '../helpers/aws-stand-ins';
 
 /** A GetObject body as the SDK returns it; `failWith` stands in for the SDK's checksum check. */
@@ -165,24 +166,7 @@ describe('the S3 audit archive, against a mocked S3', () => {
 });
 
 function record(requestId: string, timestamp: string): AuditRecord {
-  return {
-    timestamp,
-    user_id: 'u-42',
-    agent_prompt: 'Find Acme',
-    structured_action: { action: 'search_company', domain: 'acme.com' },
-    hubspot_endpoint: 'POST /crm/v3/objects/companies/search',
-    response_status: 200,
-    request_id: requestId,
-    event: 'request',
-    route: 'POST /v1/actions',
-    action: 'search_company',
-    outcome: 'completed',
-    reason: null,
-    caller: 'arn:aws:sts::123456789012:assumed-role/agent/backend',
-    hubspot_status: 200,
-    hubspot_calls: [],
-    duration_ms: 42,
-  };
+  return auditRecord({ request_id: requestId, timestamp });
 }
 
 // s3rver ignores If-None-Match on PUT (it overwrites), and has neither Object Lock nor stored

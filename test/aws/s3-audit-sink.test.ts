@@ -8,27 +8,11 @@ import {
 import { mockClient } from 'aws-sdk-client-mock';
 import { S3AuditSink } from '../../lambdas/adapters/aws/s3-audit-sink';
 import type { AuditRecord } from '../../lambdas/core/audit';
+import { auditRecord } from '../helpers/audit-records';
 import { startS3 } from '../helpers/aws-stand-ins';
 
 function record(requestId: string, timestamp = '2026-11-29T10:15:30.123Z'): AuditRecord {
-  return {
-    timestamp,
-    user_id: 'u-42',
-    agent_prompt: 'Find Acme',
-    structured_action: { action: 'search_company', domain: 'acme.com' },
-    hubspot_endpoint: 'POST /crm/v3/objects/companies/search',
-    response_status: 200,
-    request_id: requestId,
-    event: 'request',
-    route: 'POST /v1/actions',
-    action: 'search_company',
-    outcome: 'completed',
-    reason: null,
-    caller: 'arn:aws:sts::123456789012:assumed-role/agent/backend',
-    hubspot_status: 200,
-    hubspot_calls: [],
-    duration_ms: 42,
-  };
+  return auditRecord({ request_id: requestId, timestamp });
 }
 
 describe('the S3 audit sink, against a mocked S3', () => {

@@ -14,6 +14,7 @@ import { type Emulator, startEmulator } from '../../lambdas/emulator/server';
 import { awsOps } from '../../lambdas/ops/aws-commands';
 import { STACK_OUTPUTS } from '../../lambdas/ops/aws-stack';
 import { type CliIO, runCli } from '../../lambdas/ops/cli';
+import { auditRecord } from '../helpers/audit-records';
 import { invokePayload, startS3 } from '../helpers/aws-stand-ins';
 
 const BUCKET = 'airlock-audit';
@@ -37,26 +38,12 @@ const HOUR = Date.parse('2026-11-28T10:00:00.000Z');
 const NOW = HOUR + 80 * 60_000;
 
 function record(minute: number, fields: Partial<AuditRecord>): AuditRecord {
-  return {
+  return auditRecord({
     timestamp: new Date(HOUR + minute * 60_000).toISOString(),
-    user_id: 'u-42',
-    agent_prompt: 'Find Jane.',
-    structured_action: { action: 'search_contact', email: 'jane@acme.example' },
-    hubspot_endpoint: 'POST /crm/v3/objects/contacts/search',
-    response_status: 200,
     request_id: `req_${minute}`,
-    event: 'request',
-    route: 'POST /v1/actions',
-    action: 'search_contact',
-    outcome: 'completed',
-    reason: null,
-    caller: 'arn:aws:iam::123456789012:role/agent',
-    hubspot_status: 200,
-    hubspot_calls: [],
-    duration_ms: 12,
     record_count: 1,
     ...fields,
-  };
+  });
 }
 
 describe('airlock against the deployed stack (AWS SDK clients; S3 over real HTTP)', () => {

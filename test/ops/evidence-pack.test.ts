@@ -19,6 +19,7 @@ import { verifyDigestMaterial } from '../../lambdas/core/evidence/digest';
 import { buildReport } from '../../lambdas/core/evidence/report';
 import type { StoredRecord } from '../../lambdas/core/evidence/types';
 import { verifyPack, writePack } from '../../lambdas/ops/evidence-pack';
+import { auditRecord } from '../helpers/audit-records';
 
 const WINDOW = { since: '2026-11-29T10:00:00.000Z', until: '2026-11-29T10:10:00.000Z' };
 const CREATED = '2026-11-29T10:15:00.000Z';
@@ -29,25 +30,19 @@ function at(hhmmss: string): string {
 }
 
 function base(overrides: Partial<AuditRecord>): AuditRecord {
-  return {
+  return auditRecord({
     timestamp: at('10:00:00'),
     user_id: 'u-1',
     agent_prompt: 'p',
     structured_action: null,
     hubspot_endpoint: null,
-    response_status: 200,
     request_id: 'req_x',
-    event: 'request',
-    route: 'POST /v1/actions',
     action: null,
-    outcome: 'completed',
-    reason: null,
     caller: 'agent-key',
     hubspot_status: null,
-    hubspot_calls: [],
     duration_ms: 4,
     ...overrides,
-  };
+  });
 }
 
 const approval = { approval_id: 'ap_1', request_id: 'req_w1' };

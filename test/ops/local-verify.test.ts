@@ -8,29 +8,21 @@ import {
 } from '../../lambdas/adapters/local/audit-verify';
 import { chainHash, FileAuditLog, GENESIS_HASH } from '../../lambdas/adapters/local/file-audit-log';
 import type { AuditRecord } from '../../lambdas/core/audit';
+import { auditRecord } from '../helpers/audit-records';
 
 const FILE = 'audit-2026-11-29.jsonl';
 
 function record(i: number, minute = i): AuditRecord {
-  return {
+  return auditRecord({
     timestamp: `2026-11-29T10:${String(minute).padStart(2, '0')}:00.000Z`,
     user_id: `u-${i}`,
     agent_prompt: `prompt ${i}`,
     structured_action: { action: 'search_company', name: `Co ${i}` },
-    hubspot_endpoint: 'POST /crm/v3/objects/companies/search',
-    response_status: 200,
     request_id: `req_${i}`,
-    event: 'request',
-    route: 'POST /v1/actions',
-    action: 'search_company',
-    outcome: 'completed',
-    reason: null,
     caller: 'local-agent-key',
-    hubspot_status: 200,
-    hubspot_calls: [],
     duration_ms: 3,
     record_count: 1,
-  };
+  });
 }
 
 describe('local verification of the audit chain and of a window', () => {

@@ -4,26 +4,18 @@ import path from 'node:path';
 import { readAuditLog, verifyAuditLog } from '../../lambdas/adapters/local/audit-verify';
 import { FileAuditLog, listAuditFiles } from '../../lambdas/adapters/local/file-audit-log';
 import type { AuditRecord } from '../../lambdas/core/audit';
+import { auditRecord } from '../helpers/audit-records';
 
 function record(i: number, timestamp = '2026-11-29T10:00:00.000Z'): AuditRecord {
-  return {
+  return auditRecord({
     timestamp,
     user_id: `u-${i}`,
     agent_prompt: `prompt ${i}`,
     structured_action: { action: 'search_company', name: `Co ${i}` },
-    hubspot_endpoint: 'POST /crm/v3/objects/companies/search',
-    response_status: 200,
     request_id: `req_${i}`,
-    event: 'request',
-    route: 'POST /v1/actions',
-    action: 'search_company',
-    outcome: 'completed',
-    reason: null,
     caller: 'local-agent-key',
-    hubspot_status: 200,
-    hubspot_calls: [],
     duration_ms: 3,
-  };
+  });
 }
 
 describe('the hash-chained audit log', () => {

@@ -19,6 +19,7 @@ import type {
   AuditArchive,
   IntegrityProblem,
 } from '../../lambdas/core/evidence/types';
+import { auditRecord } from '../helpers/audit-records';
 
 const at = (iso: string) => Date.parse(iso);
 const hex = (s: string | Buffer) => createHash('sha256').update(s).digest('hex');
@@ -77,24 +78,7 @@ class MemoryArchive implements AuditArchive {
 let seq = 0;
 function record(timestamp: string, outcome: AuditRecord['outcome'] = 'completed'): AuditRecord {
   seq += 1;
-  return {
-    timestamp,
-    user_id: 'u-42',
-    agent_prompt: 'Find Acme',
-    structured_action: { action: 'search_company', domain: 'acme.com' },
-    hubspot_endpoint: 'POST /crm/v3/objects/companies/search',
-    response_status: 200,
-    request_id: `req_${seq}`,
-    event: 'request',
-    route: 'POST /v1/actions',
-    action: 'search_company',
-    outcome,
-    reason: null,
-    caller: 'arn:aws:sts::123456789012:assumed-role/agent/backend',
-    hubspot_status: 200,
-    hubspot_calls: [],
-    duration_ms: 42,
-  };
+  return auditRecord({ timestamp, outcome, request_id: `req_${seq}` });
 }
 
 const kinds = (problems: IntegrityProblem[]) => problems.map((p) => p.kind).sort();

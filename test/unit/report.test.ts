@@ -7,6 +7,7 @@ import {
   type VerificationReport,
 } from '../../lambdas/core/evidence/report';
 import type { IntegrityResult } from '../../lambdas/core/evidence/types';
+import { auditRecord } from '../helpers/audit-records';
 
 const WINDOW = { since: '2026-11-29T10:00:00.000Z', until: '2026-11-29T12:00:00.000Z' };
 const GENERATED = '2026-11-29T12:05:00.000Z';
@@ -23,25 +24,19 @@ function at(hhmmss: string): string {
 }
 
 function base(overrides: Partial<AuditRecord>): AuditRecord {
-  return {
+  return auditRecord({
     timestamp: at('10:00:00'),
     user_id: null,
     agent_prompt: null,
     structured_action: null,
     hubspot_endpoint: null,
-    response_status: 200,
     request_id: 'req_x',
-    event: 'request',
-    route: 'POST /v1/actions',
     action: null,
-    outcome: 'completed',
-    reason: null,
     caller: 'agent-key',
     hubspot_status: null,
-    hubspot_calls: [],
     duration_ms: 5,
     ...overrides,
-  };
+  });
 }
 
 function read(time: string, user: string, count: number, id = `req_r_${user}_${time}`) {
