@@ -12,6 +12,7 @@ import {
   allPolicies,
   asArray,
   type CfnTemplate,
+  grantsOf as grantsFrom,
   policiesOfRole,
   referencedIds,
   type Statement,
@@ -85,25 +86,7 @@ const prop = <T>(logicalId: string, name: string, template: CfnTemplate = json):
 const arnOf = (logicalId: string) => ({ 'Fn::GetAtt': [logicalId, 'Arn'] });
 const AUDIT_OBJECTS = { 'Fn::Join': ['', [arnOf('AuditBucket'), '/audit/*']] };
 
-/**
- * A role's grants other than its own logging and X-Ray (which the factory test pins), one entry
- * per statement, actions sorted.
- */
-function grantsOf(roleLogicalId: string): { Action: string[]; Resource: unknown }[] {
-  return policiesOfRole(json, roleLogicalId)
-    .flatMap((p) => p.statements)
-    .filter(
-      (s) =>
-        !actionsOf(s).every(
-          (a) => a === 'logs:CreateLogStream' || a === 'logs:PutLogEvents' || a.startsWith('xray:'),
-        ),
-    )
-    .map((s) => {
-      expect(s.Effect).toBe('Allow');
-      expect(s.Condition).toBeUndefined();
-      return { Action: actionsOf(s).sort(), Resource: s.Resource };
-    });
-}
+const grantsOf = (roleLogicalId: string) => grantsFrom(json, roleLogicalId);
 
 /** Every Allow statement in the template that could let its holder call `action` on `target`. */
 function holdersOf(action: string, targetLogicalId: string): string[] {

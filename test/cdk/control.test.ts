@@ -12,6 +12,7 @@ import {
   actionsOf,
   allPolicies,
   type CfnTemplate,
+  grantsOf as grantsFrom,
   policiesOfRole,
   referencedIds,
   type Synthesized,
@@ -71,22 +72,7 @@ const env = (fn: string, template: CfnTemplate = json) =>
   (resource(fn, template).Properties as { Environment: { Variables: Record<string, unknown> } })
     .Environment.Variables;
 
-/** A role's grants other than its own logging and X-Ray, one entry per statement, sorted actions. */
-function grantsOf(roleLogicalId: string): { Action: string[]; Resource: unknown }[] {
-  return policiesOfRole(json, roleLogicalId)
-    .flatMap((p) => p.statements)
-    .filter(
-      (s) =>
-        !actionsOf(s).every(
-          (a) => a === 'logs:CreateLogStream' || a === 'logs:PutLogEvents' || a.startsWith('xray:'),
-        ),
-    )
-    .map((s) => {
-      expect(s.Effect).toBe('Allow');
-      expect(s.Condition).toBeUndefined();
-      return { Action: actionsOf(s).sort(), Resource: s.Resource };
-    });
-}
+const grantsOf = (roleLogicalId: string) => grantsFrom(json, roleLogicalId);
 
 describe('control table', () => {
   it('has the schema the DynamoDB adapter expects: one string key pk', () => {

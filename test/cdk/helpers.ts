@@ -185,3 +185,26 @@ export function referencedIds(value: unknown): Set<string> {
   walk(value);
   return ids;
 }
+
+/**
+ * A role's grants other than its own logging and X-Ray (which the factory test pins), one entry
+ * per statement, actions sorted. Every one must be an unconditional Allow.
+ */
+export function grantsOf(
+  json: CfnTemplate,
+  roleLogicalId: string,
+): { Action: string[]; Resource: unknown }[] {
+  return policiesOfRole(json, roleLogicalId)
+    .flatMap((p) => p.statements)
+    .filter(
+      (s) =>
+        !actionsOf(s).every(
+          (a) => a === 'logs:CreateLogStream' || a === 'logs:PutLogEvents' || a.startsWith('xray:'),
+        ),
+    )
+    .map((s) => {
+      expect(s.Effect).toBe('Allow');
+      expect(s.Condition).toBeUndefined();
+      return { Action: actionsOf(s).sort(), Resource: s.Resource };
+    });
+}

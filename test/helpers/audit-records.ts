@@ -25,3 +25,16 @@ export function auditRecord(overrides: Partial<AuditRecord> = {}): AuditRecord {
     ...overrides,
   };
 }
+
+/** Record `i` of a local chain: a read by user `u-<i>` through the agent key. */
+export function chainRecord(i: number, timestamp: string): AuditRecord {
+  return auditRecord({
+    timestamp,
+    user_id: `u-${i}`,
+    agent_prompt: `prompt ${i}`,
+    structured_action: { action: 'search_company', name: `Co ${i}` },
+    request_id: `req_${i}`,
+    caller: 'local-agent-key',
+    duration_ms: 3,
+  });
+}

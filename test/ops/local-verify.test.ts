@@ -8,21 +8,15 @@ import {
 } from '../../lambdas/adapters/local/audit-verify';
 import { chainHash, FileAuditLog, GENESIS_HASH } from '../../lambdas/adapters/local/file-audit-log';
 import type { AuditRecord } from '../../lambdas/core/audit';
-import { auditRecord } from '../helpers/audit-records';
+import { chainRecord } from '../helpers/audit-records';
 
 const FILE = 'audit-2026-11-29.jsonl';
 
 function record(i: number, minute = i): AuditRecord {
-  return auditRecord({
-    timestamp: `2026-11-29T10:${String(minute).padStart(2, '0')}:00.000Z`,
-    user_id: `u-${i}`,
-    agent_prompt: `prompt ${i}`,
-    structured_action: { action: 'search_company', name: `Co ${i}` },
-    request_id: `req_${i}`,
-    caller: 'local-agent-key',
-    duration_ms: 3,
+  return {
+    ...chainRecord(i, `2026-11-29T10:${String(minute).padStart(2, '0')}:00.000Z`),
     record_count: 1,
-  });
+  };
 }
 
 describe('local verification of the audit chain and of a window', () => {

@@ -4,18 +4,10 @@ import path from 'node:path';
 import { readAuditLog, verifyAuditLog } from '../../lambdas/adapters/local/audit-verify';
 import { FileAuditLog, listAuditFiles } from '../../lambdas/adapters/local/file-audit-log';
 import type { AuditRecord } from '../../lambdas/core/audit';
-import { auditRecord } from '../helpers/audit-records';
+import { chainRecord } from '../helpers/audit-records';
 
 function record(i: number, timestamp = '2026-11-29T10:00:00.000Z'): AuditRecord {
-  return auditRecord({
-    timestamp,
-    user_id: `u-${i}`,
-    agent_prompt: `prompt ${i}`,
-    structured_action: { action: 'search_company', name: `Co ${i}` },
-    request_id: `req_${i}`,
-    caller: 'local-agent-key',
-    duration_ms: 3,
-  });
+  return chainRecord(i, timestamp);
 }
 
 describe('the hash-chained audit log', () => {
