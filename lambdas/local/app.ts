@@ -16,7 +16,7 @@ import { observedAudit } from '../core/metrics';
 import { Operator } from '../core/operator';
 import type { AuditSink, Clock, Logger, RateLimiter, TokenProvider } from '../core/ports';
 import { type Emulator, type EmulatorOptions, startEmulator } from '../emulator/server';
-import { rotateLocal } from '../ops/rotate';
+import { checkHubSpotToken, rotateLocal } from '../ops/rotate';
 import type { LocalConfig } from './config';
 import { loadKeys } from './keys';
 import { operatorRoutes } from './operator-routes';
@@ -195,8 +195,18 @@ export async function startLocalApp(
         },
         // One live call through the gateway's own adapter, with the token it now holds.
         confirm: async (w) => {
-          if (w === 'write')
-            return { ok: true, detail: 'the write token is used by the next approved write' };
+          if (w === 'write') {
+            // A write would change the CRM: the live call asks HubSpot about the token instead.
+            const held = tokens.write;
+            if (!held) return { ok: false, detail: 'no write token is held' };
+            const check = await checkHubSpotToken({ token: held, which: 'write', baseUrl });
+            return check.ok
+              ? {
+                  ok: true,
+                  detail: `HubSpot knows the write token the gateway now holds: ${check.detail}`,
+                }
+              : { ok: false, detail: check.reason };
+          }
           try {
             await hubspot.search(
               'contacts',

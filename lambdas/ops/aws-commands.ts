@@ -25,8 +25,12 @@ import type { Evidence } from './local-commands';
 import { type RotationResult, rotateAws } from './rotate';
 import type { TimeWindow } from './time-window';
 
-/** How far before a window `verify` looks for the approvals of the window's writes. */
-const APPROVAL_LOOKBACK_MS = 2 * 3_600_000;
+/**
+ * How far before a window `verify` looks, by default, for what the window's records depend on
+ * (the request and approval of a write completed in the window, a `contain` still in force):
+ * a day covers the default approval expiry (1 h) many times over; `--lookback` widens it.
+ */
+export const DEFAULT_LOOKBACK_MS = 24 * 3_600_000;
 
 export type RotateWhich = 'read' | 'write' | 'slack-bot' | 'slack-signing';
 
@@ -34,7 +38,7 @@ export interface AwsOps {
   status(nowMs: number): Promise<StatusView>;
   control(command: ControlCommand, reason: string | null): Promise<ControlResult>;
   rotate(which: RotateWhich, token: string, hubspotBaseUrl: string): Promise<RotationResult>;
-  evidence(window: TimeWindow, nowMs: number): Promise<Evidence>;
+  evidence(window: TimeWindow, nowMs: number, lookbackMs?: number): Promise<Evidence>;
 }
 
 export interface AwsClients {
@@ -114,26 +118,35 @@ export function awsOps(
         slackInteractionsFunctionName: o.slackInteractionsFunctionName,
       });
       // The audit record of the rotation (the steps and their outcome, never the value), written
-      // by the ops function's role like every other command's.
-      const by = await callerIdentity(clients.sts);
-      await invokeOps(clients.lambda, o.opsFunctionName, {
-        command: 'record_rotation',
-        by,
-        rotation: {
-          which,
-          ok: result.ok,
-          steps: result.steps.map((s) => ({ step: s.step, ok: s.ok })),
-        },
-      });
-      return result;
+      // by the ops function's role like every other command's. A failure to record it must not
+      // hide what the rotation did: the result is still shown, with the failure added.
+      try {
+        const by = await callerIdentity(clients.sts);
+        await invokeOps(clients.lambda, o.opsFunctionName, {
+          command: 'record_rotation',
+          by,
+          rotation: {
+            which,
+            ok: result.ok,
+            steps: result.steps.map((s) => ({ step: s.step, ok: s.ok })),
+          },
+        });
+        return result;
+      } catch (err) {
+        return {
+          ...result,
+          ok: false,
+          message: `${result.message} WARNING: the rotation's audit record could not be written (${err instanceof Error ? err.message : String(err)}); note what was done in the incident log.`,
+        };
+      }
     },
 
-    async evidence(window, nowMs) {
+    async evidence(window, nowMs, lookbackMs = DEFAULT_LOOKBACK_MS) {
       const a = await archive();
       const main = await verifyArchiveWindow(a, { ...window, now: nowMs });
       const since = Date.parse(window.since);
       const before = await verifyArchiveWindow(a, {
-        since: new Date(since - APPROVAL_LOOKBACK_MS).toISOString(),
+        since: new Date(since - lookbackMs).toISOString(),
         until: window.since,
         now: nowMs,
       });

@@ -4,6 +4,8 @@
  * deployed stack (the default: the AWS SDK's credential chain and the stack's outputs).
  * Secrets are read from standard input only and never printed.
  */
+import { createHash } from 'node:crypto';
+import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { ControlFile } from '../adapters/local/control-file';
@@ -14,7 +16,7 @@ import { verifyPack, writePack } from './evidence-pack';
 import { type LocalOps, localOps } from './local-commands';
 import { type RotationResult, rotationText } from './rotate';
 import { readSecretLine } from './secret-input';
-import { parseWindow } from './time-window';
+import { parseTime, parseWindow } from './time-window';
 
 export interface CliIO {
   out(text: string): void;
@@ -37,12 +39,16 @@ export const USAGE = `usage: airlock [--local | --stack NAME] <command> [options
   rotate   --which read|write|slack-bot|slack-signing
                                        new value from standard input: checked, stored, confirmed
   verify   --since T [--until T]       integrity of the audit log and what the agent did
-  verify   --pack DIR                  check an evidence pack offline
+  verify   --pack DIR [--expect-sha256 HASH]
+                                       check an evidence pack offline, against the manifest
+                                       hash its sender gave you by another channel
   export   --since T --until T --out DIR
                                        evidence pack: records, manifest, verification report
   emulator-token --which read|write    local demo only: a new emulator token (to pipe into rotate)
 
   T is ISO 8601 (2026-11-29T03:00Z), "now", or a duration ago (90m, 2h, 7d).
+  verify and export on AWS read --lookback D (default 24h) before the window for the approvals
+  of its writes; locally the whole log is read.
   Local mode:  --local [--url http://127.0.0.1:8787] [--data-dir .airlock]
   AWS:         [--stack CrmAirlock-dev] [--region eu-west-1] [--hubspot-url https://api.hubapi.com]
   Add --json for machine-readable output.
@@ -63,6 +69,8 @@ const OPTIONS = {
   until: { type: 'string' },
   out: { type: 'string' },
   pack: { type: 'string' },
+  'expect-sha256': { type: 'string' },
+  lookback: { type: 'string' },
 } as const;
 
 type Values = ReturnType<
@@ -195,22 +203,42 @@ async function dispatch(
     }
     case 'verify': {
       if (values.pack) {
-        const checked = await verifyPack(path.resolve(values.pack));
+        const dir = path.resolve(values.pack);
+        const checked = await verifyPack(dir);
+        // Anyone can rewrite a whole pack consistently; only the manifest's hash, received by
+        // another channel, ties it to what its sender exported.
+        const manifestSha256 = await sha256File(path.join(dir, 'manifest.json'));
+        const expected = values['expect-sha256']?.trim().toLowerCase();
+        const hashProblem =
+          expected === undefined || expected === manifestSha256
+            ? null
+            : `manifest.json has SHA-256 ${manifestSha256}, not the ${expected} its sender gave: this is not the pack that was exported.`;
+        const ok = checked.ok && hashProblem === null;
+        const problems = [...(hashProblem ? [hashProblem] : []), ...checked.problems];
+        const hashNote =
+          expected === undefined
+            ? ' (compare it with the hash the sender gave you, or pass --expect-sha256)'
+            : hashProblem
+              ? ''
+              : ' (matches the expected hash)';
         const text = [
-          checked.ok
+          ok
             ? `PACK OK: every file matches the manifest, the records verify, and the report matches them.`
-            : `PACK BROKEN:\n${checked.problems.map((p) => `  - ${p}`).join('\n')}`,
+            : `PACK BROKEN:\n${problems.map((p) => `  - ${p}`).join('\n')}`,
+          `manifest.json SHA-256: ${manifestSha256}${hashNote}`,
           '',
           reportText(checked.report),
         ].join('\n');
-        print(text, checked);
-        if (!checked.ok) return 1;
+        print(text, { ...checked, ok, problems, manifest_sha256: manifestSha256 });
+        if (!ok) return 1;
         return reportExitCode(checked.report);
       }
       const window = windowOf(values, io);
       const t = target(values, io);
       const evidence =
-        'local' in t ? await t.local.evidence(window) : await t.aws.evidence(window, io.now());
+        'local' in t
+          ? await t.local.evidence(window)
+          : await t.aws.evidence(window, io.now(), lookbackOf(values, io));
       const report = buildReport(
         evidence.records.map((r) => r.record),
         evidence.integrity,
@@ -230,7 +258,9 @@ async function dispatch(
       const window = windowOf(values, io);
       const t = target(values, io);
       const evidence =
-        'local' in t ? await t.local.evidence(window) : await t.aws.evidence(window, io.now());
+        'local' in t
+          ? await t.local.evidence(window)
+          : await t.aws.evidence(window, io.now(), lookbackOf(values, io));
       const createdAt = new Date(io.now()).toISOString();
       const report = buildReport(
         evidence.records.map((r) => r.record),
@@ -266,7 +296,8 @@ async function dispatch(
         integrity_ok: report.integrity.ok,
         anomalies: report.anomalies.length,
       });
-      return 0;
+      // The pack is written either way (it is the evidence); the exit code says what it shows.
+      return reportExitCode(report);
     }
     case 'emulator-token': {
       const which = values.which;
@@ -287,6 +318,21 @@ async function dispatch(
     default:
       throw new UsageError(`unknown command "${command}"`);
   }
+}
+
+function lookbackOf(values: Values, io: CliIO): number | undefined {
+  if (values.lookback === undefined) return undefined;
+  try {
+    return io.now() - parseTime(values.lookback, io.now());
+  } catch (err) {
+    throw new UsageError(`--lookback: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
+
+async function sha256File(file: string): Promise<string> {
+  return createHash('sha256')
+    .update(await fs.readFile(file))
+    .digest('hex');
 }
 
 function windowOf(values: Values, io: CliIO) {
@@ -331,9 +377,12 @@ function controlText(r: ControlView, where: 'local' | 'aws'): string {
     );
   } else if (r.command === 'release') {
     lines.push(
-      r.changed
-        ? `RELEASED. /v1 calls are served again ${reach}.`
-        : 'Was not contained; nothing changed.',
+      r.control.contained
+        ? // On AWS a deploy-time override (-c contained=true) holds whatever the switch says.
+          'The switch is released, but the gateway stays CONTAINED: the deploy-time override (-c contained=true) holds until the stack is deployed without it.'
+        : r.changed
+          ? `RELEASED. /v1 calls are served again ${reach}.`
+          : 'Was not contained; nothing changed.',
     );
   } else {
     const on = r.command === 'read_only_on';
