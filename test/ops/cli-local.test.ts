@@ -251,9 +251,16 @@ describe('airlock --local (the operator CLI against a running local gateway)', (
     const checked = await airlock(t, ['verify', '--pack', out]);
 
     expect(exported.code).toBe(0);
-    expect(exported.out).toMatch(/manifest\.json SHA-256: [0-9a-f]{64}/);
+    const hash = /manifest\.json SHA-256: ([0-9a-f]{64})/.exec(exported.out)?.[1] ?? '';
+    expect(hash).toMatch(/^[0-9a-f]{64}$/);
     expect(checked.code).toBe(0);
     expect(checked.out).toContain('PACK OK');
+    const expected = await airlock(t, ['verify', '--pack', out, '--expect-sha256', hash]);
+    expect(expected.code).toBe(0);
+    expect(expected.out).toContain('(matches the expected hash)');
+    const other = await airlock(t, ['verify', '--pack', out, '--expect-sha256', 'f'.repeat(64)]);
+    expect(other.code).toBe(1);
+    expect(other.out).toContain('this is not the pack that was exported');
 
     const records = path.join(out, 'records.jsonl');
     const text = await fs.readFile(records, 'utf8');
