@@ -166,6 +166,7 @@ export class AirlockStack extends Stack {
     this.control = new AirlockControl(this, 'Control', {
       approval: this.approval,
       audit: this.audit,
+      hubspotCall: this.hubspotCall.function,
       forced: { contained: config.contained, readOnly: config.readOnly },
       logRetention,
     });
@@ -214,7 +215,6 @@ export class AirlockStack extends Stack {
     });
 
     const operatorPolicy = this.control.addOperatorPolicy({
-      hubspotCall: this.hubspotCall.function,
       slackInteractions: this.approval.slackInteractions.function,
       audit: this.audit,
       secrets: [

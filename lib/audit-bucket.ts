@@ -7,8 +7,14 @@ import type { AuditLockMode } from './config';
 /** The logical id of the audit bucket. Never change it: a new id means a new, empty bucket. */
 export const AUDIT_BUCKET_LOGICAL_ID = 'AuditBucket';
 
-/** The key prefix audit records are written under; the only prefix anyone may write to. */
+/** The key prefix audit records are written under. */
 export const AUDIT_PREFIX = 'audit/';
+
+/**
+ * The key prefix of the hourly digests of the records (lib/audit-digest.ts), in the same bucket
+ * and under the same write-once, never-delete policy.
+ */
+export const DIGEST_PREFIX = 'digests/';
 
 export interface AuditBucketProps {
   /**
@@ -41,6 +47,9 @@ export interface AuditBucketProps {
  * - Retained when the stack is deleted, under a guarded logical id.
  * - Server access logs go to a separate, ordinary bucket, so every read and every refused
  *   delete of an audit record is itself on record.
+ * - Its policy refuses, for every principal, under `audit/` and `digests/`: a put that could
+ *   replace an existing object (one without `If-None-Match`), and `s3:DeleteObject`, which under
+ *   Object Lock still adds a delete marker hiding the locked version from every plain read.
  *
  * Writers get `s3:PutObject` on `audit/*` only, through {@link grantAppend}; this construct grants
  * nothing that deletes, re-locks or bypasses retention.
@@ -104,16 +113,36 @@ export class AuditBucket extends Construct {
       // more (minimum object sizes) than they save.
     });
     (this.bucket.node.defaultChild as s3.CfnBucket).overrideLogicalId(AUDIT_BUCKET_LOGICAL_ID);
-    // A record is written once: a put that could replace the current version of an existing key
-    // (shadowing the locked original with a newer one) is refused for every principal.
+    // Records and digests are written once and never hidden, for every principal. Otherwise
+    // whoever may put and delete could hide a record behind a delete marker, put new versions of
+    // the digests from its hour on (recomputed and chained), and leave a current view that
+    // verifies; the locked originals would only show in the version listing.
+    const protectedObjects = [AUDIT_PREFIX, DIGEST_PREFIX].map((p) =>
+      this.bucket.arnForObjects(`${p}*`),
+    );
+    // A put that could replace the current version of an existing key (shadowing the locked
+    // original with a newer one): only a conditional put (If-None-Match) passes.
     this.bucket.addToResourcePolicy(
       new iam.PolicyStatement({
         sid: 'DenyAuditOverwrite',
         effect: iam.Effect.DENY,
         principals: [new iam.AnyPrincipal()],
         actions: ['s3:PutObject'],
-        resources: [this.bucket.arnForObjects(`${AUDIT_PREFIX}*`)],
+        resources: protectedObjects,
         conditions: { Null: { 's3:if-none-match': 'true' } },
+      }),
+    );
+    // A delete without a version id adds a delete marker, which Object Lock allows and which
+    // hides the record from list and get. s3:DeleteObjectVersion stays with Object Lock, which
+    // refuses it for a locked version until its retention ends: retention expiry is how old
+    // records (and digests) go, version by version. A stray delete marker goes the same way.
+    this.bucket.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'DenyAuditDeleteMarker',
+        effect: iam.Effect.DENY,
+        principals: [new iam.AnyPrincipal()],
+        actions: ['s3:DeleteObject'],
+        resources: protectedObjects,
       }),
     );
   }

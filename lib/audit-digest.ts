@@ -4,11 +4,16 @@ import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import { AUDIT_BUCKET_LOGICAL_ID, AUDIT_PREFIX, type AuditBucket } from './audit-bucket';
+import {
+  AUDIT_BUCKET_LOGICAL_ID,
+  AUDIT_PREFIX,
+  type AuditBucket,
+  DIGEST_PREFIX,
+} from './audit-bucket';
 import { AirlockFunction } from './function-factory';
 
 /** The key prefix of the hourly digests, next to `audit/` in the audit bucket. */
-export const DIGEST_PREFIX = 'digests/';
+export { DIGEST_PREFIX };
 
 /**
  * When the digest function runs: every hour at :15. The code digests an hour once it ended 10
@@ -39,12 +44,14 @@ export interface AuditDigestProps {
  * writes `digests/YYYY/MM/DD/HH.json` for each settled hour, listing the SHA-256 of every record
  * of the hour and chained to the digest before (`lambdas/core/evidence/digest.ts`).
  *
- * Its role may list the bucket under `audit/` and `digests/` only, read objects there, and put
- * objects under `digests/` only, and only as conditional puts (`If-None-Match`, which can create
- * but never replace). Nothing that deletes, changes retention or legal hold, or writes a record.
- * Digests land in the same Object Lock bucket, so they get its default retention like the records;
- * the bucket's `DenyAuditOverwrite` concerns `audit/*` only, and the digest puts carry
- * `If-None-Match` anyway. The bucket is SSE-S3, so no KMS permission is needed.
+ * Its role may list the bucket (objects and their versions) under `audit/` and `digests/` only,
+ * read objects there, and put objects under `digests/` only, and only as conditional puts
+ * (`If-None-Match`, which can create but never replace). Nothing that deletes, changes retention
+ * or legal hold, or writes a record. The version listing lets a run refuse to chain over a digest
+ * hidden behind a delete marker or written twice. Digests land in the same Object Lock bucket, so
+ * they get its default retention like the records, and the bucket policy refuses, for everyone,
+ * a put without `If-None-Match` and a delete under `digests/` as under `audit/`. The bucket is
+ * SSE-S3, so no KMS permission is needed.
  */
 export class AuditDigest extends Construct {
   public readonly fn: AirlockFunction;
@@ -78,7 +85,7 @@ export class AuditDigest extends Construct {
     const role = this.fn.role;
     role.addToPrincipalPolicy(
       new iam.PolicyStatement({
-        actions: ['s3:ListBucket'],
+        actions: ['s3:ListBucket', 's3:ListBucketVersions'],
         resources: [bucket.bucketArn],
         conditions: { StringLike: { 's3:prefix': [`${AUDIT_PREFIX}*`, `${DIGEST_PREFIX}*`] } },
       }),

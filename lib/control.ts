@@ -29,6 +29,12 @@ export interface AirlockControlProps {
    */
   readonly audit: AuditBucket;
   /**
+   * The HubSpot-call function: the ops function invokes its probe (`probe_read_token`) to
+   * confirm a rotated read token, so the operators never need to invoke it themselves.
+   * @default none, required
+   */
+  readonly hubspotCall: lambda.IFunction;
+  /**
    * The deploy-time switch (`-c contained=true`, `-c readOnly=true`): an override the ops
    * function reports and cannot release.
    * @default both off
@@ -43,8 +49,6 @@ export interface AirlockControlProps {
 
 /** What the operator's CLI works with, for {@link AirlockControl.addOperatorPolicy}. */
 export interface OperatorPolicyProps {
-  /** Invoked by `rotate --which read|write` to check a new token against HubSpot. */
-  readonly hubspotCall: lambda.IFunction;
   /** Invoked by `rotate --which slack-signing` to check a request signed with the new secret. */
   readonly slackInteractions: lambda.IFunction;
   /** Read by `verify` and `export`. */
@@ -66,16 +70,18 @@ export interface OperatorPolicyProps {
  *   on redeploy without anyone noticing the item went.
  * - Readers ({@link addReader}: validation, Slack callback, write): `dynamodb:GetItem` on this
  *   table, nothing else. They cache a read for 5 s, so a change reaches them within 10 s.
- * - The ops function: get/put the control item; get/update approvals and query the `by_status`
- *   index (list and cancel pending writes, read a task token); `states:SendTaskSuccess` (resume
- *   a waiting execution with a denial; no resource-level permission exists for it); append
- *   audit records. No secret, no HubSpot, no execution start.
+ * - The ops function: get/update the control item; get/update approvals and query the
+ *   `by_status` index (list and cancel pending writes, read a task token);
+ *   `states:SendTaskSuccess` (resume a waiting execution with a denial; no resource-level
+ *   permission exists for it); append audit records; invoke the HubSpot-call function, whose
+ *   probe confirms a rotated read token (the ops function sends only the probe, which answers
+ *   no CRM data, and audits it). No secret, no execution start.
  * - The operator's policy ({@link addOperatorPolicy}): a customer-managed policy to attach to
  *   the operators' role, with exactly what `npx airlock` needs on AWS.
  */
 export class AirlockControl extends Construct {
   public readonly table: dynamodb.Table;
-  /** The ops function: status, contain, release, read-only on/off. */
+  /** The ops function: status, contain, release, read-only on/off, the read-token probe. */
   public readonly ops: AirlockFunction;
   /** Set by {@link addOperatorPolicy}. */
   public operatorPolicy?: iam.ManagedPolicy;
@@ -99,8 +105,9 @@ export class AirlockControl extends Construct {
       // 256 MB: a few DynamoDB calls, one S3 put per record, one Step Functions call per
       // cancelled write; it waits on them.
       memorySize: 256,
-      // `contain` cancels every pending write one by one (at most 200 may wait): room for all.
-      timeout: Duration.seconds(60),
+      // `contain` cancels every pending write one by one (at most 200 may wait), waits 11 s for
+      // every cached read of the switch to expire, then sweeps again: room for both sweeps.
+      timeout: Duration.seconds(120),
       invokedSynchronouslyBy: "the operator's CLI (npx airlock), RequestResponse",
       logRetention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
       environment: {
@@ -108,6 +115,7 @@ export class AirlockControl extends Construct {
         AIRLOCK_CONTAINED: String(props.forced?.contained ?? false),
         AIRLOCK_READ_ONLY: String(props.forced?.readOnly ?? false),
         APPROVAL_TABLE_NAME: approvalTable.tableName,
+        HUBSPOT_CALL_FUNCTION_NAME: props.hubspotCall.functionName,
         AUDIT_BUCKET_NAME: props.audit.bucket.bucketName,
         AUDIT_PREFIX,
       },
@@ -115,7 +123,8 @@ export class AirlockControl extends Construct {
     const role = this.ops.role;
     role.addToPrincipalPolicy(
       new iam.PolicyStatement({
-        actions: ['dynamodb:GetItem', 'dynamodb:PutItem'],
+        // UpdateItem, not PutItem: a command writes only its own flag (see DynamoControlState).
+        actions: ['dynamodb:GetItem', 'dynamodb:UpdateItem'],
         resources: [this.table.tableArn],
       }),
     );
@@ -129,6 +138,12 @@ export class AirlockControl extends Construct {
       new iam.PolicyStatement({
         actions: ['dynamodb:Query'],
         resources: [`${approvalTable.tableArn}/index/${APPROVAL_TABLE_SCHEMA.byStatusIndex}`],
+      }),
+    );
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['lambda:InvokeFunction'],
+        resources: [props.hubspotCall.functionArn],
       }),
     );
     props.audit.grantAppend(role);
@@ -160,11 +175,19 @@ export class AirlockControl extends Construct {
 
   /**
    * The customer-managed policy `OperatorPolicy`: exactly what the operator's CLI needs.
-   * Invoke the ops, HubSpot-call and Slack-interactions functions (exact ARNs); list the audit
-   * bucket and read its objects, their versions and retention; describe this stack's alarms;
-   * store the four secrets and see their current version, read back only the Slack bot token;
-   * describe this stack. `sts:GetCallerIdentity` needs no grant. The HubSpot token secrets'
-   * own policies refuse their values to everyone but their function in any case.
+   * Invoke the ops and Slack-interactions functions (exact ARNs); list the audit bucket and
+   * read its objects, their versions and retention; describe this stack's alarms; store the
+   * four secrets and see their current version, read back only the Slack bot token; describe
+   * this stack. `sts:GetCallerIdentity` needs no grant. The HubSpot token secrets' own policies
+   * refuse their values to everyone but their function in any case.
+   *
+   * It does not allow invoking the HubSpot-call function, which answers a search with CRM
+   * records and writes no audit record: a rotated read token is confirmed through the ops
+   * function (`probe_read_token`), which runs only the probe and audits it.
+   *
+   * A holder of this policy can store the Slack signing secret, and so could sign Slack
+   * approvals of their own: treat the policy as an approver-level credential, granted to the
+   * people who may approve writes.
    */
   public addOperatorPolicy(props: OperatorPolicyProps): iam.ManagedPolicy {
     const stack = Stack.of(this);
@@ -177,17 +200,19 @@ export class AirlockControl extends Construct {
     const bucket = props.audit.bucket;
     const policy = new iam.ManagedPolicy(this, 'OperatorPolicy', {
       description:
-        'CRM Airlock operators (npx airlock): the kill switch, token rotation, audit verification and export',
+        'CRM Airlock operators (npx airlock): the kill switch, token rotation, audit verification and export. ' +
+        'Approver-level: it can set the Slack signing secret, so give it only to people trusted to approve writes.',
       statements: [
         new iam.PolicyStatement({
           actions: ['lambda:InvokeFunction'],
-          resources: [
-            this.ops.function.functionArn,
-            props.hubspotCall.functionArn,
-            props.slackInteractions.functionArn,
-          ],
+          resources: [this.ops.function.functionArn, props.slackInteractions.functionArn],
         }),
-        new iam.PolicyStatement({ actions: ['s3:ListBucket'], resources: [bucket.bucketArn] }),
+        // Versions too: a record hidden behind a delete marker, or shadowed by a second
+        // version, shows only in the version listing.
+        new iam.PolicyStatement({
+          actions: ['s3:ListBucket', 's3:ListBucketVersions'],
+          resources: [bucket.bucketArn],
+        }),
         new iam.PolicyStatement({
           actions: ['s3:GetObject', 's3:GetObjectVersion', 's3:GetObjectRetention'],
           resources: [bucket.arnForObjects('*')],

@@ -8,7 +8,7 @@ import * as z from 'zod';
 import { SecretsTokenProvider } from '../adapters/aws/secrets-token-provider';
 import { HubSpotAdapter } from '../adapters/hubspot/hubspot-adapter';
 import { jsonLogger } from '../adapters/json-logger';
-import { createWriteHandler } from './approval-flow-handlers';
+import { createWriteHandler, FlowError } from './approval-flow-handlers';
 import { controlEnv, loadEnv } from './env';
 import { approvalStore, controlSwitch } from './flow-env';
 
@@ -24,9 +24,23 @@ const env = loadEnv(
 
 const control = controlSwitch(env, jsonLogger());
 
+/**
+ * The switch as stored now, read uncached (one GetItem per approved write): a `contain` stops
+ * the next write at once, never after a cached "open". A read that fails is retried by the
+ * state machine, never answered from an older read.
+ */
+async function currentSwitch(): Promise<{ contained: boolean; readOnly: boolean }> {
+  try {
+    const { contained, readOnly } = await control.snapshot();
+    return { contained, readOnly };
+  } catch {
+    throw new FlowError('Airlock.Retryable', 'The kill switch cannot be read; trying again.');
+  }
+}
+
 const run = createWriteHandler({
   approvals: approvalStore(env.APPROVAL_TABLE_NAME),
-  control: () => control.read(),
+  control: currentSwitch,
   hubspot: new HubSpotAdapter({
     tokens: new SecretsTokenProvider({
       client: new SecretsManagerClient({}),

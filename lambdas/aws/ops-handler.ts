@@ -1,12 +1,16 @@
 /**
  * The ops function's core: the operator's CLI invokes it (`lambda:InvokeFunction`, granted by
- * the stack's `OperatorPolicy`) to read the kill switch and pending writes, and to contain,
- * release, or turn read-only mode on or off. It serves the same Operator core as the local
- * server's operator routes; every call ends in an audit record (`event: 'control'`).
+ * the stack's `OperatorPolicy`) to read the kill switch and pending writes, to contain,
+ * release, or turn read-only mode on or off, and to confirm a rotated read token (the probe of
+ * the HubSpot-call function, which the operator may not invoke). It serves the same Operator
+ * core as the local server's operator routes; every call ends in an audit record
+ * (`event: 'control'`).
  */
+import { InvokeCommand, type LambdaClient } from '@aws-sdk/client-lambda';
 import { SendTaskSuccessCommand, type SFNClient } from '@aws-sdk/client-sfn';
 import * as z from 'zod';
-import { asAirlockError } from '../core/errors';
+import type { ProbeInvocation, ProbeResult } from '../adapters/aws/hubspot-call-protocol';
+import { AirlockError, asAirlockError, ERROR_STATUS, type ErrorCode } from '../core/errors';
 import {
   type CommandMeta,
   type ControlCommand,
@@ -18,6 +22,7 @@ import type {
   Approval,
   AuditSink,
   Clock,
+  ControlChange,
   ControlSnapshot,
   ControlSwitch,
   Logger,
@@ -35,7 +40,13 @@ export const OPS_COMMANDS = [
   'read_only_on',
   'read_only_off',
   'record_rotation',
-] as const satisfies readonly ('status' | 'record_rotation' | ControlCommand)[];
+  'probe_read_token',
+] as const satisfies readonly (
+  | 'status'
+  | 'record_rotation'
+  | 'probe_read_token'
+  | ControlCommand
+)[];
 
 /** IAM identities (ARNs) are printable ASCII. */
 const PRINTABLE_ASCII = /^[\x20-\x7e]+$/;
@@ -90,6 +101,13 @@ export type OpsStatusResult = {
   forced: ForcedControl;
 } & OperatorStatus;
 export type OpsRecordResult = { ok: true; request_id: string; forced: ForcedControl };
+/** The answer to `probe_read_token`: whether HubSpot accepted the stored read token (no data). */
+export type OpsProbeResult = {
+  ok: true;
+  request_id: string;
+  forced: ForcedControl;
+  probe: ProbeResult;
+};
 export type OpsCommandResult = {
   ok: true;
   request_id: string;
@@ -101,14 +119,29 @@ export interface OpsFailure {
   error: { code: string; message: string };
 }
 /** What the ops function answers. `control` is always the switch in effect (override included). */
-export type OpsResult = OpsStatusResult | OpsCommandResult | OpsRecordResult | OpsFailure;
+export type OpsResult =
+  | OpsStatusResult
+  | OpsCommandResult
+  | OpsRecordResult
+  | OpsProbeResult
+  | OpsFailure;
 
 /** The kill switch as the ops function needs it: the port, the stored value, the override. */
 export interface OpsControl extends ControlSwitch {
   /** The switch as stored, without the deploy-time override. */
   stored(): Promise<ControlSnapshot>;
+  /** `set`, answering the switch as stored, without the deploy-time override. */
+  setStored(change: ControlChange): Promise<ControlSnapshot>;
   readonly forced: ForcedControl;
 }
+
+/**
+ * How long `contain` waits before it sweeps the pending writes a second time: a validation
+ * container may answer from a switch read cached up to 10 s before the change (5 s cache plus
+ * the read's own time), and the index the sweep lists is eventually consistent, so a write
+ * accepted in that window is pending only after the first sweep.
+ */
+export const RESWEEP_AFTER_MS = 11_000;
 
 export interface OpsDeps {
   control: OpsControl;
@@ -120,7 +153,35 @@ export interface OpsDeps {
   log: Logger;
   /** The id of each call's audit record (`ops-<random>`). */
   requestId(): string;
+  /** Invokes the HubSpot-call function's probe (`probe_read_token`). */
+  lambda: Pick<LambdaClient, 'send'>;
+  hubspotCallFunctionName: string;
+  /** @default {@link RESWEEP_AFTER_MS} */
+  resweepAfterMs?: number;
+  /** @default a timer */
+  sleep?: (ms: number) => Promise<void>;
 }
+
+/** What the probe may answer; anything else it sends (it sends no CRM data) is dropped. */
+const probeAnswer = z.object({
+  ok: z.boolean(),
+  status: z.number().int().nullable().optional(),
+  calls: z
+    .array(
+      z.object({
+        endpoint: z.string().max(200),
+        status: z.number().int().nullable(),
+        attempts: z.number().int(),
+        throttled: z.number().int().optional(),
+        duration_ms: z.number(),
+      }),
+    )
+    .max(20)
+    .optional(),
+  error: z.object({ code: z.string(), message: z.string().max(500) }).optional(),
+});
+
+const isErrorCode = (code: string): code is ErrorCode => Object.hasOwn(ERROR_STATUS, code);
 
 /** Step Functions' answers for a token nobody waits on any more (the execution moved on). */
 const GONE = new Set(['TaskTimedOut', 'TaskDoesNotExist', 'InvalidToken']);
@@ -163,7 +224,7 @@ export function createOpsHandler(deps: OpsDeps) {
     control: {
       read: () => deps.control.read(),
       snapshot: () => deps.control.stored(),
-      set: (next) => deps.control.set(next),
+      set: (change) => deps.control.setStored(change),
     },
     cancelled,
   });
@@ -171,6 +232,78 @@ export function createOpsHandler(deps: OpsDeps) {
     contained: deps.control.forced.contained,
     readOnly: deps.control.forced.readOnly,
   });
+  const sleep =
+    deps.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
+
+  /**
+   * The HubSpot-call function's probe: it refetches the read token and makes one search that
+   * matches nothing. Only the probe's verdict comes back; the record says ok and status only.
+   */
+  const probeReadToken = async (meta: CommandMeta): Promise<ProbeResult> => {
+    const invocation: ProbeInvocation = { op: 'probe', deadline: deps.clock.now() + 8000 };
+    const out = await deps.lambda.send(
+      new InvokeCommand({
+        FunctionName: deps.hubspotCallFunctionName,
+        Payload: Buffer.from(JSON.stringify(invocation)),
+      }),
+    );
+    if (out.FunctionError) {
+      throw new AirlockError('internal_error', 'The HubSpot-call function failed.');
+    }
+    let payload: unknown;
+    try {
+      payload = JSON.parse(Buffer.from(out.Payload ?? new Uint8Array()).toString('utf8'));
+    } catch {
+      payload = null;
+    }
+    const parsed = probeAnswer.safeParse(payload);
+    if (!parsed.success) {
+      throw new AirlockError(
+        'internal_error',
+        'The HubSpot-call function answered in an unexpected shape.',
+      );
+    }
+    const answer = parsed.data;
+    const code =
+      answer.error && isErrorCode(answer.error.code) ? answer.error.code : 'internal_error';
+    const probe: ProbeResult = {
+      ok: answer.ok,
+      status: answer.status ?? null,
+      calls: answer.calls ?? [],
+      ...(answer.ok || !answer.error ? {} : { error: { code, message: answer.error.message } }),
+    };
+    await stored.recordCommand(
+      meta,
+      'probe_read_token',
+      { ok: probe.ok, status: probe.status },
+      probe.ok ? 'completed' : 'failed',
+      probe.ok ? null : (probe.error?.code ?? 'hubspot_error'),
+    );
+    return probe;
+  };
+
+  /**
+   * `contain`, then a second sweep once every reader's cached switch has expired, unless the
+   * gateway was released meanwhile (a write accepted after a release is the operator's choice).
+   */
+  const contain = async (meta: CommandMeta, reason: string | null): Promise<ControlResult> => {
+    const result = await stored.run(meta, 'contain', reason);
+    await sleep(deps.resweepAfterMs ?? RESWEEP_AFTER_MS);
+    // The command is recorded already: nothing here may throw (it would add a second record).
+    const released = await deps.control.stored().then(
+      (now) => !now.contained && !deps.control.forced.contained,
+      () => false,
+    );
+    if (released) return result;
+    const again = await stored.sweepPending(meta);
+    return {
+      command: result.command,
+      control: result.control,
+      changed: result.changed,
+      cancelled: [...result.cancelled, ...again.cancelled],
+      ...(!result.incomplete && again.complete ? {} : { incomplete: true as const }),
+    };
+  };
 
   return async (event: unknown): Promise<OpsResult> => {
     const requestId = deps.requestId();
@@ -220,12 +353,19 @@ export function createOpsHandler(deps: OpsDeps) {
         );
         return { ok: true, request_id: requestId, forced: forced() };
       }
+      if (command === 'probe_read_token') {
+        const probe = await probeReadToken(meta);
+        return { ok: true, request_id: requestId, forced: forced(), probe };
+      }
       if (command === 'status') {
         const status = await effective.status();
         await effective.recordCommand(meta, 'status', {});
         return { ok: true, request_id: requestId, forced: forced(), ...status };
       }
-      const result = await stored.run(meta, command, reason || null);
+      const result =
+        command === 'contain'
+          ? await contain(meta, reason || null)
+          : await stored.run(meta, command, reason || null);
       const f = forced();
       return {
         ok: true,
@@ -253,7 +393,9 @@ export function createOpsHandler(deps: OpsDeps) {
           message:
             command === 'status'
               ? `The status could not be read (${name}); see the ops function's log.`
-              : `The command did not complete (${name}). The switch may already have moved: run status to see where it stands, then run the command again.`,
+              : command === 'probe_read_token'
+                ? `The HubSpot-call function's probe did not complete (${name}); see the ops function's log.`
+                : `The command did not complete (${name}). The switch may already have moved: run status to see where it stands, then run the command again.`,
         },
       };
     }

@@ -1,9 +1,11 @@
 /**
  * The ops function (composition root): invoked by the operator's CLI, never by API Gateway.
- * It holds no secret; it reads and sets the kill switch, lists and cancels pending writes, and
- * resumes their waiting executions with a denial.
+ * It holds no secret; it reads and sets the kill switch, lists and cancels pending writes,
+ * resumes their waiting executions with a denial, and invokes the HubSpot-call function's
+ * probe (never a search) to confirm a rotated read token.
  */
 import { randomUUID } from 'node:crypto';
+import { LambdaClient } from '@aws-sdk/client-lambda';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import middy from '@middy/core';
 import * as z from 'zod';
@@ -17,6 +19,7 @@ const env = loadEnv(
   z.object({
     ...controlEnv,
     APPROVAL_TABLE_NAME: z.string().min(1),
+    HUBSPOT_CALL_FUNCTION_NAME: z.string().min(1),
     AUDIT_BUCKET_NAME: z.string().min(1),
     AUDIT_PREFIX: z.string().default('audit/'),
     AIRLOCK_STAGE: z.string().default('dev'),
@@ -33,6 +36,8 @@ const run = createOpsHandler({
   clock: { now: () => Date.now() },
   log,
   requestId: () => `ops-${randomUUID().replace(/-/g, '')}`,
+  lambda: new LambdaClient({ requestHandler: { connectionTimeout: 1000, requestTimeout: 12_000 } }),
+  hubspotCallFunctionName: env.HUBSPOT_CALL_FUNCTION_NAME,
 });
 
 export const handler = middy((event: unknown) => run(event));

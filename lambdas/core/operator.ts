@@ -62,15 +62,36 @@ export interface CommandMeta {
 
 export interface ControlResult {
   command: ControlCommand;
+  /** The switch as stored once the command ran (a concurrent change to the other flag shows). */
   control: ControlSnapshot;
   /** Whether the command changed anything (a second `contain` changes nothing). */
   changed: boolean;
   /** Approvals cancelled by `contain`. */
   cancelled: string[];
+  /**
+   * Set when `contain` could not list or cancel every pending write (the log says why): some
+   * may still be pending. They cannot run while the gateway is contained; run `contain` again.
+   */
+  incomplete?: true;
 }
 
 /** The reason written on approvals cancelled by the kill switch. */
 export const CONTAINED_CANCEL = 'gateway_contained';
+
+/** What a sweep of the pending writes did. */
+export interface SweepResult {
+  cancelled: string[];
+  /** False when listing or cancelling failed for some (logged); the rest are in `cancelled`. */
+  complete: boolean;
+}
+
+/** The flag each switch command moves, and where it moves it. */
+const MOVES: Record<ControlCommand, { flag: 'contained' | 'readOnly'; value: boolean }> = {
+  contain: { flag: 'contained', value: true },
+  release: { flag: 'contained', value: false },
+  read_only_on: { flag: 'readOnly', value: true },
+  read_only_off: { flag: 'readOnly', value: false },
+};
 
 export class Operator {
   constructor(private readonly deps: OperatorDeps) {}
@@ -87,70 +108,92 @@ export class Operator {
    * Turns the kill switch or read-only mode on or off. The switch moves first (traffic stops
    * before anything else happens), then its audit record is written, then `contain` cancels
    * every pending write. A failure after the switch moved leaves it moved: failing safe.
+   *
+   * Only the command's own flag is written: a `read_only_off` racing a `contain` can never
+   * write `contained` back to its old value. The answer and the record show the switch as the
+   * store returned it after the change.
    */
   async run(
     meta: CommandMeta,
     command: ControlCommand,
     reason: string | null,
   ): Promise<ControlResult> {
+    const { flag, value } = MOVES[command];
     const before = await this.deps.control.snapshot();
-    const next = {
-      contained: command === 'contain' ? true : command === 'release' ? false : before.contained,
-      readOnly:
-        command === 'read_only_on' ? true : command === 'read_only_off' ? false : before.readOnly,
-    };
-    const changed = next.contained !== before.contained || next.readOnly !== before.readOnly;
-    let control: ControlSnapshot = before;
-    if (changed) {
-      control = {
-        ...next,
-        changedAt: new Date(this.deps.clock.now()).toISOString(),
-        changedBy: meta.by,
-        reason: reason ?? null,
-      };
-      await this.deps.control.set({
-        ...control,
-        changedAt: control.changedAt ?? '',
-        changedBy: meta.by,
-      });
-    }
+    const changed = before[flag] !== value;
+    const control = changed
+      ? await this.deps.control.set({
+          ...(flag === 'contained' ? { contained: value } : { readOnly: value }),
+          changedAt: new Date(this.deps.clock.now()).toISOString(),
+          changedBy: meta.by,
+          reason,
+        })
+      : before;
     await this.record(meta, {
       action: command,
       structured_action: {
         command,
         reason,
-        contained: next.contained,
-        read_only: next.readOnly,
+        contained: control.contained,
+        read_only: control.readOnly,
         changed,
       },
     });
-    const cancelled = command === 'contain' ? await this.cancelPending(meta) : [];
-    return { command, control, changed, cancelled };
+    if (command !== 'contain') return { command, control, changed, cancelled: [] };
+    const sweep = await this.sweepPending(meta);
+    return {
+      command,
+      control,
+      changed,
+      cancelled: sweep.cancelled,
+      ...(sweep.complete ? {} : { incomplete: true as const }),
+    };
   }
 
-  /** The audit record of a command that is not a switch (a token rotation, an export). */
-  async recordCommand(
-    meta: CommandMeta,
-    action: string,
-    details: Record<string, unknown>,
-    outcome: 'completed' | 'rejected' | 'failed' = 'completed',
-    reason: string | null = null,
-  ): Promise<void> {
-    await this.record(meta, { action, structured_action: details, outcome, reason });
+  /**
+   * Cancels every pending write (reason `gateway_contained`) and returns their ids. It never
+   * throws: a failure to list or cancel is logged and the sweep returns what it cancelled, so
+   * the command that asked for it keeps its one audit record.
+   */
+  async cancelPending(meta: CommandMeta): Promise<string[]> {
+    return (await this.sweepPending(meta)).cancelled;
   }
 
-  private async cancelPending(meta: CommandMeta): Promise<string[]> {
+  /** {@link cancelPending}, also saying whether the sweep got through every pending write. */
+  async sweepPending(meta: CommandMeta): Promise<SweepResult> {
     const cancelled: string[] = [];
-    for (const a of await this.deps.approvals.listByStatus('pending_approval')) {
-      const done = await this.deps.approvals.transition(a.approval_id, 'pending_approval', {
-        status: 'denied',
-        decided_at: new Date(this.deps.clock.now()).toISOString(),
-        decided_by: meta.by,
-        error: {
-          code: CONTAINED_CANCEL,
-          message: 'Cancelled by the kill switch; ask again once the gateway is released.',
-        },
+    let pending: Approval[];
+    try {
+      pending = await this.deps.approvals.listByStatus('pending_approval');
+    } catch (err) {
+      this.deps.log.error('listing the pending writes to cancel failed', {
+        request_id: meta.requestId,
+        error: errorText(err),
       });
+      return { cancelled, complete: false };
+    }
+    let complete = true;
+    for (const a of pending) {
+      let done: Approval | null;
+      try {
+        done = await this.deps.approvals.transition(a.approval_id, 'pending_approval', {
+          status: 'denied',
+          decided_at: new Date(this.deps.clock.now()).toISOString(),
+          decided_by: meta.by,
+          error: {
+            code: CONTAINED_CANCEL,
+            message: 'Cancelled by the kill switch; ask again once the gateway is released.',
+          },
+        });
+      } catch (err) {
+        complete = false;
+        this.deps.log.error('cancelling a pending write failed', {
+          request_id: meta.requestId,
+          approval_id: a.approval_id,
+          error: errorText(err),
+        });
+        continue;
+      }
       if (!done) continue;
       cancelled.push(done.approval_id);
       try {
@@ -172,11 +215,22 @@ export class Operator {
         // The write is cancelled either way (its status is denied, so it can never run).
         this.deps.log.error('recording a cancelled approval failed', {
           approval_id: done.approval_id,
-          error: err instanceof Error ? err.message : String(err),
+          error: errorText(err),
         });
       }
     }
-    return cancelled;
+    return { cancelled, complete };
+  }
+
+  /** The audit record of a command that is not a switch (a token rotation, an export). */
+  async recordCommand(
+    meta: CommandMeta,
+    action: string,
+    details: Record<string, unknown>,
+    outcome: 'completed' | 'rejected' | 'failed' = 'completed',
+    reason: string | null = null,
+  ): Promise<void> {
+    await this.record(meta, { action, structured_action: details, outcome, reason });
   }
 
   private async record(meta: CommandMeta, fields: Partial<AuditRecord>): Promise<void> {
@@ -217,4 +271,8 @@ export function summarizePending(pending: Approval[]): PendingSummary {
       expires_at: a.expires_at,
     })),
   };
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
 }

@@ -89,12 +89,29 @@ export interface ControlSnapshot {
 }
 
 /**
+ * A change to the kill switch: only the flags it names change, so two operators changing
+ * different flags at the same time both keep their change.
+ */
+export interface ControlChange {
+  contained?: boolean;
+  readOnly?: boolean;
+  /** ISO 8601. */
+  changedAt: string;
+  changedBy: string;
+  reason?: string | null;
+}
+
+/**
  * The operator's side of the kill switch. `set` takes effect at once for the process that
  * calls it; every other reader sees it within its cache bound (local: 250 ms, AWS: 10 s).
  */
 export interface ControlSwitch extends ControlState {
   snapshot(): Promise<ControlSnapshot>;
-  set(next: ControlSnapshot & { changedAt: string; changedBy: string }): Promise<void>;
+  /**
+   * Applies `change` atomically (the flags it omits keep their stored value, whoever set them)
+   * and returns the switch as stored right after it.
+   */
+  set(change: ControlChange): Promise<ControlSnapshot>;
 }
 
 export type ApprovalStatus =

@@ -107,6 +107,7 @@ export function awsOps(
         'slack-bot': o.slackBotTokenSecretArn,
         'slack-signing': o.slackSigningSecretArn,
       }[which];
+      const by = await callerIdentity(clients.sts);
       const result = await rotateAws({
         which,
         token,
@@ -114,14 +115,14 @@ export function awsOps(
         secrets: clients.secrets,
         lambda: clients.lambda,
         hubspotBaseUrl,
-        hubspotCallFunctionName: o.hubspotCallFunctionName,
+        opsFunctionName: o.opsFunctionName,
+        by,
         slackInteractionsFunctionName: o.slackInteractionsFunctionName,
       });
       // The audit record of the rotation (the steps and their outcome, never the value), written
       // by the ops function's role like every other command's. A failure to record it must not
       // hide what the rotation did: the result is still shown, with the failure added.
       try {
-        const by = await callerIdentity(clients.sts);
         await invokeOps(clients.lambda, o.opsFunctionName, {
           command: 'record_rotation',
           by,

@@ -149,11 +149,10 @@ async function dispatch(
           // The gateway is not running: the switch is set in its data directory, so it starts
           // in this state. No audit record: the log is the gateway's to write.
           const control = new ControlFile(path.join(t.local.dataDir, 'control.json'));
-          const before = await control.snapshot();
           await control.set({
-            contained: cmd === 'contain' ? true : cmd === 'release' ? false : before.contained,
-            readOnly:
-              cmd === 'read_only_on' ? true : cmd === 'read_only_off' ? false : before.readOnly,
+            ...(cmd === 'contain' || cmd === 'release'
+              ? { contained: cmd === 'contain' }
+              : { readOnly: cmd === 'read_only_on' }),
             changedAt: new Date(io.now()).toISOString(),
             changedBy: 'airlock-cli (gateway not running)',
             reason,
@@ -355,6 +354,8 @@ interface ControlView {
   command: ControlCommand;
   changed: boolean;
   cancelled: string[];
+  /** Set when pending writes could not all be listed or cancelled. */
+  incomplete?: true;
   control: { contained: boolean; readOnly: boolean; changedAt?: string; changedBy?: string };
 }
 
@@ -375,6 +376,11 @@ function controlText(r: ControlView, where: 'local' | 'aws'): string {
         ? `Cancelled ${r.cancelled.length} pending write(s): ${r.cancelled.join(', ')}`
         : 'No pending writes to cancel.',
     );
+    if (r.incomplete) {
+      lines.push(
+        'WARNING: some pending writes could not be listed or cancelled (see the log); the switch is on either way. Run contain again to cancel them.',
+      );
+    }
   } else if (r.command === 'release') {
     lines.push(
       r.control.contained

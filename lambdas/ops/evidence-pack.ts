@@ -242,7 +242,7 @@ export async function verifyPack(dir: string): Promise<PackVerification> {
   const lines = splitLines(text(RECORDS) ?? '');
   if (!read.has(RECORDS)) problems.push(`${RECORDS} is missing.`);
 
-  const integrity = verifyRecords(lines, integrityFile, window);
+  const integrity = verifyRecords(lines, integrityFile, window, manifest?.created_at);
   for (const p of integrity.problems) {
     problems.push(`The records do not verify: ${p.kind} at ${p.where}: ${p.detail}`);
   }
@@ -284,11 +284,15 @@ function numberOr(value: unknown): number | undefined {
   return typeof value === 'number' && Number.isFinite(value) ? value : undefined;
 }
 
-/** Re-verifies the records with the material the pack carries, by its kind. */
+/**
+ * Re-verifies the records with the material the pack carries, by its kind. `createdAt` (the
+ * manifest's) tells which hours of the window were due a digest when the pack was made.
+ */
 function verifyRecords(
   lines: string[],
   file: { material?: ChainMaterial | DigestMaterial; record_keys?: unknown } | undefined,
   window: { since: string; until: string },
+  createdAt: string | undefined,
 ): IntegrityResult {
   const material = file?.material;
   if (material?.kind === 'object-lock-digests') {
@@ -304,6 +308,7 @@ function verifyRecords(
       lines.map((line, i) => ({ key: keys[i] as string, line })),
       material,
       window,
+      createdAt,
     );
   }
   if (material?.kind !== 'hash-chain') {

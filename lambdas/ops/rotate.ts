@@ -17,11 +17,12 @@ import {
 } from '@aws-sdk/client-secrets-manager';
 import { LogLevel, WebClient } from '@slack/web-api';
 import * as z from 'zod';
-import { PROBE_SEARCH, type ProbeInvocation } from '../adapters/aws/hubspot-call-protocol';
+import { PROBE_SEARCH } from '../adapters/aws/hubspot-call-protocol';
 import { HUBSPOT_API, HubSpotAdapter } from '../adapters/hubspot/hubspot-adapter';
 import { CATALOG } from '../core/catalog';
 import { asAirlockError } from '../core/errors';
 import type { HubSpotCall } from '../core/ports';
+import { invokeOps, OpsCommandError } from './aws-stack';
 import { isTokenShaped } from './secret-input';
 
 /** The HubSpot tokens, which local mode holds too. */
@@ -429,7 +430,10 @@ export interface RotateAwsOptions {
   secrets: SecretsManagerClient;
   lambda: LambdaClient;
   hubspotBaseUrl: string;
-  hubspotCallFunctionName: string;
+  /** The ops function: its `probe_read_token` confirms a read token (and audits the probe). */
+  opsFunctionName: string;
+  /** The operator's IAM identity (ARN), named in the probe's audit record. */
+  by: string;
   slackInteractionsFunctionName: string;
   /** @default https://slack.com/api/ */
   slackApiUrl?: string;
@@ -449,7 +453,7 @@ const PICKUP: Record<RotateWhich, string> = {
 /**
  * Rotates one of the stack's secrets: check the new value with its issuer, store it as
  * `{"token": "..."}` with PutSecretValue, and confirm with one live call: the read token by the
- * HubSpot-call function's probe; the write token and the Slack bot token by reading the secret
+ * HubSpot-call function's probe, which the ops function runs and audits; the write token and the Slack bot token by reading the secret
  * back (SHA-256 compared) and checking the stored value again (only the state machine may invoke
  * the write function); the signing secret by a request signed with it to the Slack-interactions
  * function (400: signature accepted, nothing to decide; 401: the function does not see it yet).
@@ -552,7 +556,7 @@ async function confirmAws(
 ): Promise<{ ok: boolean; detail: string }> {
   switch (options.which) {
     case 'read':
-      return confirmRead(options, now);
+      return confirmRead(options);
     case 'slack-signing':
       return confirmSigning(options, now);
     case 'write': {
@@ -601,44 +605,40 @@ async function confirmAws(
   }
 }
 
-const probeAnswer = z.object({
-  ok: z.boolean(),
-  status: z.number().nullable().optional(),
-  error: z.object({ code: z.string(), message: z.string() }).optional(),
-});
-
-/** The HubSpot-call function's probe: it refetches the token and makes one empty search. */
-async function confirmRead(
-  options: RotateAwsOptions,
-  now: () => number,
-): Promise<{ ok: boolean; detail: string }> {
-  const invocation: ProbeInvocation = { op: 'probe', deadline: now() + 8000 };
-  const out = await options.lambda.send(
-    new InvokeCommand({
-      FunctionName: options.hubspotCallFunctionName,
-      Payload: Buffer.from(JSON.stringify(invocation)),
-    }),
-  );
-  if (out.FunctionError) {
-    return {
-      ok: false,
-      detail: `The HubSpot-call function failed (${safeId(out.FunctionError)}).`,
-    };
+/**
+ * The HubSpot-call function's probe, run by the ops function (`probe_read_token`; the operator
+ * may not invoke the HubSpot-call function): it refetches the token and makes one empty search.
+ */
+async function confirmRead(options: RotateAwsOptions): Promise<{ ok: boolean; detail: string }> {
+  let answer: Awaited<ReturnType<typeof invokeOps>>;
+  try {
+    answer = await invokeOps(options.lambda, options.opsFunctionName, {
+      command: 'probe_read_token',
+      by: options.by,
+    });
+  } catch (err) {
+    if (err instanceof OpsCommandError && err.code === 'validation_failed') {
+      return {
+        ok: false,
+        detail:
+          'The ops function does not know the read-token probe: deploy the current stack, then rotate again.',
+      };
+    }
+    const code = err instanceof OpsCommandError ? safeId(err.code) : 'the call failed';
+    return { ok: false, detail: `The ops function could not run the probe (${code}).` };
   }
-  const parsed = probeAnswer.safeParse(parsePayload(out.Payload));
-  if (!parsed.success) {
-    return { ok: false, detail: 'The HubSpot-call function answered in an unexpected shape.' };
+  if (!('probe' in answer)) {
+    return { ok: false, detail: 'The ops function answered the probe in an unexpected shape.' };
   }
-  const answer = parsed.data;
-  const status =
-    answer.status === null || answer.status === undefined ? 'no answer' : `HTTP ${answer.status}`;
-  if (answer.ok) {
+  const probe = answer.probe;
+  const status = probe.status === null ? 'no answer' : `HTTP ${probe.status}`;
+  if (probe.ok) {
     return {
       ok: true,
       detail: `The HubSpot-call function fetched the new token and HubSpot accepted it (${status}); no CRM data was returned.`,
     };
   }
-  if (answer.error?.code === 'validation_failed') {
+  if (probe.error?.code === 'validation_failed') {
     return {
       ok: false,
       detail:
@@ -647,7 +647,7 @@ async function confirmRead(
   }
   return {
     ok: false,
-    detail: `The HubSpot-call function's live call failed (${status}): ${answer.error?.message ?? 'no reason given'}`,
+    detail: `The HubSpot-call function's live call failed (${status}): ${probe.error?.message ?? 'no reason given'}`,
   };
 }
 

@@ -4,6 +4,7 @@ import {
   GetObjectCommand,
   type GetObjectCommandOutput,
   ListObjectsV2Command,
+  ListObjectVersionsCommand,
   PutObjectCommand,
   S3Client,
 } from '@aws-sdk/client-s3';
@@ -50,6 +51,7 @@ describe('the audit digest function, as deployed', () => {
       Contents: [{ Key: RECORD_KEY }],
     });
     s3.on(GetObjectCommand, { Key: RECORD_KEY }).resolves({ Body: body(RECORD) });
+    s3.on(ListObjectVersionsCommand).resolves({});
   });
 
   /** Runs the handler at NOW, returning what it logged. */
@@ -105,6 +107,36 @@ describe('the audit digest function, as deployed', () => {
         msg: 'audit digests written',
         written: ['digests/2026/03/02/09.json'],
         skipped: [],
+      }),
+    ]);
+  });
+
+  it('looks for hidden or rewritten digests in the version listing of the past week', async () => {
+    s3.on(PutObjectCommand).resolves({});
+
+    await invoke();
+
+    const listed = s3.commandCalls(ListObjectVersionsCommand).map((c) => c.args[0].input.Prefix);
+    expect(listed).toEqual(expect.arrayContaining(['digests/2026/03/02/', 'digests/2026/02/24/']));
+  });
+
+  it('writes nothing and fails the run when a digest of the past week is hidden behind a delete marker', async () => {
+    const hidden = 'digests/2026/03/02/08.json';
+    s3.on(ListObjectVersionsCommand, { Prefix: 'digests/2026/03/02/' }).resolves({
+      Versions: [{ Key: hidden, VersionId: 'v-locked', IsLatest: false }],
+      DeleteMarkers: [{ Key: hidden, VersionId: 'v-marker', IsLatest: true }],
+    });
+    s3.on(PutObjectCommand).resolves({});
+
+    const { lines, result } = await invoke();
+
+    expect(result).toMatchObject({ code: 'audit_unavailable' });
+    expect(s3.commandCalls(PutObjectCommand)).toEqual([]);
+    expect(lines).toEqual([
+      expect.objectContaining({
+        level: 'error',
+        msg: 'audit digest run failed',
+        error: expect.stringContaining(`${hidden} is hidden behind a delete marker (v-marker)`),
       }),
     ]);
   });

@@ -81,6 +81,67 @@ describe('DynamoControlState', () => {
     });
   });
 
+  it('updates only the flag it is given, keeping the other as another instance set it', async () => {
+    const tableName = await table();
+    const alice = new DynamoControlState({ client, tableName });
+    const bob = new DynamoControlState({ client, tableName });
+    await bob.set({ readOnly: true, changedAt: '2030-01-01T00:00:00.000Z', changedBy: 'arn:bob' });
+
+    const after = await alice.set({
+      contained: true,
+      changedAt: '2030-01-01T00:00:01.000Z',
+      changedBy: 'arn:alice',
+      reason: 'leak',
+    });
+
+    // The answer is the item as stored after the update, Bob's flag included.
+    expect(after).toEqual({
+      contained: true,
+      readOnly: true,
+      changedAt: '2030-01-01T00:00:01.000Z',
+      changedBy: 'arn:alice',
+      reason: 'leak',
+    });
+    expect(await bob.snapshot()).toEqual(after);
+    expect(await alice.read()).toEqual({ contained: true, readOnly: true });
+  });
+
+  it('keeps both of two concurrent changes to different flags', async () => {
+    const tableName = await table();
+    await new DynamoControlState({ client, tableName }).set(change(false, true));
+    const at = '2030-01-02T00:00:00.000Z';
+
+    await Promise.all([
+      new DynamoControlState({ client, tableName }).set({
+        contained: true,
+        changedAt: at,
+        changedBy: 'a',
+      }),
+      new DynamoControlState({ client, tableName }).set({
+        readOnly: false,
+        changedAt: at,
+        changedBy: 'b',
+      }),
+    ]);
+
+    expect(await new DynamoControlState({ client, tableName }).stored()).toMatchObject({
+      contained: true,
+      readOnly: false,
+    });
+  });
+
+  it('answers a set with the deploy-time override ORed in, and setStored without it', async () => {
+    const tableName = await table();
+    const control = new DynamoControlState({
+      client,
+      tableName,
+      forced: { contained: true, readOnly: false },
+    });
+    const release = { contained: false, changedAt: '2030-01-01T00:00:00.000Z', changedBy: 'op' };
+    expect(await control.set(release)).toMatchObject({ contained: true, readOnly: false });
+    expect(await control.setStored(release)).toMatchObject({ contained: false, readOnly: false });
+  });
+
   it("shows another instance's change within its cache bound, and not before", async () => {
     const tableName = await table();
     const time = clock();

@@ -1,4 +1,9 @@
+import { CreateTableCommand, DeleteTableCommand } from '@aws-sdk/client-dynamodb';
+import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import type { Context } from 'aws-lambda';
+import { mockClient } from 'aws-sdk-client-mock';
 import type { DynamoApprovalStore } from '../../lambdas/adapters/aws/dynamo-approval-store';
+import { CONTROL_TABLE, DynamoControlState } from '../../lambdas/adapters/aws/dynamo-control-state';
 import { HubSpotAdapter, noteBodyHtml } from '../../lambdas/adapters/hubspot/hubspot-adapter';
 import { createWriteHandler, type FlowStore } from '../../lambdas/aws/approval-flow-handlers';
 import { actionHash } from '../../lambdas/core/hash';
@@ -147,5 +152,70 @@ describe('the HubSpot write task', () => {
       name: 'Airlock.NotPending',
     });
     expect(notesWith('Not yet.')).toHaveLength(0);
+  });
+
+  /**
+   * The deployed entry point (lambdas/aws/hubspot-write.ts) as Lambda loads it, its DynamoDB
+   * client pointed at dynalite through AWS_ENDPOINT_URL_DYNAMODB, its secret mocked.
+   */
+  describe('as deployed', () => {
+    const sm = mockClient(SecretsManagerClient);
+    const saved = { ...process.env };
+    const controlTable = 'airlock-control';
+    const context = {} as Context;
+
+    beforeAll(async () => {
+      const endpoint = await db.client.config.endpoint?.();
+      if (!endpoint) throw new Error('the dynalite client has no endpoint');
+      await db.client.send(
+        new CreateTableCommand({
+          TableName: controlTable,
+          BillingMode: 'PAY_PER_REQUEST',
+          AttributeDefinitions: [{ AttributeName: CONTROL_TABLE.partitionKey, AttributeType: 'S' }],
+          KeySchema: [{ AttributeName: CONTROL_TABLE.partitionKey, KeyType: 'HASH' }],
+        }),
+      );
+      sm.on(GetSecretValueCommand).resolves({ SecretString: JSON.stringify({ token: WRITE }) });
+      Object.assign(process.env, {
+        AWS_REGION: 'eu-west-1',
+        AWS_ACCESS_KEY_ID: 'DYNALITE',
+        AWS_SECRET_ACCESS_KEY: 'DYNALITE',
+        AWS_ENDPOINT_URL_DYNAMODB: `${endpoint.protocol}//${endpoint.hostname}:${endpoint.port}`,
+        CONTROL_TABLE_NAME: controlTable,
+        APPROVAL_TABLE_NAME: db.tableName,
+        HUBSPOT_WRITE_SECRET_ARN: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:write',
+        HUBSPOT_BASE_URL: emulator.url,
+      });
+    });
+    afterAll(() => {
+      process.env = saved;
+      sm.restore();
+    });
+
+    it('reads the switch for every write: a contain stops the next write at once, never after a cached "open"', async () => {
+      const { handler } = await import('../../lambdas/aws/hubspot-write');
+      const before = await approved('apr_entry_open', 'Written while open.');
+      await handler({ approval_id: before.approval_id, action_hash: before.action_hash }, context);
+      expect(notesWith('Written while open.')).toHaveLength(1);
+
+      await new DynamoControlState({ client: db.client, tableName: controlTable }).set({
+        contained: true,
+        changedAt: new Date().toISOString(),
+        changedBy: 'arn:aws:iam::1:user/op',
+      });
+      const after = await approved('apr_entry_contained', 'Approved before the contain.');
+
+      await expect(
+        handler({ approval_id: after.approval_id, action_hash: after.action_hash }, context),
+      ).rejects.toMatchObject({ name: 'Airlock.WriteRefused' });
+      expect(notesWith('Approved before the contain.')).toHaveLength(0);
+
+      // A switch that cannot be read is retried by the state machine, never taken as open.
+      await db.client.send(new DeleteTableCommand({ TableName: controlTable }));
+      await expect(
+        handler({ approval_id: after.approval_id, action_hash: after.action_hash }, context),
+      ).rejects.toMatchObject({ name: 'Airlock.Retryable' });
+      expect(notesWith('Approved before the contain.')).toHaveLength(0);
+    });
   });
 });

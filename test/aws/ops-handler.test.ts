@@ -1,4 +1,5 @@
 import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
+import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { SendTaskSuccessCommand, SFNClient } from '@aws-sdk/client-sfn';
 import type { APIGatewayProxyEvent } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
@@ -12,7 +13,13 @@ import {
   createNotifyHandler,
   type SlackApi,
 } from '../../lambdas/aws/approval-flow-handlers';
-import { createOpsHandler, type OpsResult } from '../../lambdas/aws/ops-handler';
+import { createHubSpotCallHandler } from '../../lambdas/aws/hubspot-call-handler';
+import {
+  createOpsHandler,
+  type OpsDeps,
+  type OpsResult,
+  RESWEEP_AFTER_MS,
+} from '../../lambdas/aws/ops-handler';
 import { createValidationHandler } from '../../lambdas/aws/validation-handler';
 import type { AuditRecord } from '../../lambdas/core/audit';
 import { actionHash } from '../../lambdas/core/hash';
@@ -21,9 +28,12 @@ import { DEMO } from '../../lambdas/emulator/seed';
 import { type Emulator, startEmulator } from '../../lambdas/emulator/server';
 import type { SlackMessage } from '../../lambdas/slack/message';
 import { startApprovalExecution } from '../cdk/state-machine-harness';
+import { invokePayload } from '../helpers/aws-stand-ins';
 import { type DynaliteApprovals, startDynaliteApprovals } from '../helpers/dynalite';
 
 const READ = 'ops-test-read-token-0001';
+const REVOKED = 'ops-test-revoked-token-0002';
+const HUBSPOT_CALL = 'airlock-hubspot-call';
 const OPERATOR = 'arn:aws:sts::123456789012:assumed-role/airlock-operator/alice';
 const action = { action: 'create_note' as const, company_id: DEMO.acmeCompanyId, body: 'Renewal.' };
 
@@ -31,10 +41,14 @@ const action = { action: 'create_note' as const, company_id: DEMO.acmeCompanyId,
  * The ops function's core over the real parts it drives: the approvals and control tables in
  * dynalite, the audit sink in memory, Step Functions mocked (or wired to the synthesized state
  * machine, run locally with the real Notify and Finish handlers). The validation handler reads
- * the same control table, as the deployed validation function does.
+ * the same control table, as the deployed validation function does. Lambda is mocked: an
+ * invocation of the HubSpot-call function runs its real handler against the emulator.
  */
 describe('the ops function', () => {
   const sfn = mockClient(SFNClient);
+  const lambda = mockClient(LambdaClient);
+  /** The token the HubSpot-call function reads from its secret. */
+  let readToken = READ;
   let emulator: Emulator;
   let db: DynaliteApprovals;
   let store: DynamoApprovalStore;
@@ -52,6 +66,7 @@ describe('the ops function', () => {
   });
   afterAll(async () => {
     sfn.restore();
+    lambda.restore();
     await emulator.close();
   });
 
@@ -74,13 +89,30 @@ describe('the ops function', () => {
     audit.length = 0;
     sfn.reset();
     sfn.on(SendTaskSuccessCommand).resolves({});
+    readToken = READ;
+    lambda.reset();
+    const hubspotCall = createHubSpotCallHandler({
+      hubspot: new HubSpotAdapter({
+        tokens: { get: async () => readToken },
+        basePath: emulator.url,
+      }),
+      tokens: { get: async () => readToken },
+      log,
+      now: Date.now,
+    });
+    lambda.on(InvokeCommand, { FunctionName: HUBSPOT_CALL }).callsFake(async (input) => ({
+      StatusCode: 200,
+      Payload: invokePayload(await hubspotCall(JSON.parse(Buffer.from(input.Payload).toString()))),
+    }));
   });
   afterEach(() => db.close());
 
   const control = (options: { forced?: { contained: boolean; readOnly: boolean } } = {}) =>
     new DynamoControlState({ client: db.client, tableName: controlTable, ...options });
 
-  const ops = (options: { forced?: { contained: boolean; readOnly: boolean } } = {}) =>
+  const ops = (
+    options: { forced?: { contained: boolean; readOnly: boolean } } & Partial<OpsDeps> = {},
+  ) =>
     createOpsHandler({
       control: control(options),
       approvals: store,
@@ -89,6 +121,10 @@ describe('the ops function', () => {
       clock: { now: () => Date.now() },
       log,
       requestId: () => `ops-test${++ids}`,
+      lambda: new LambdaClient({ region: 'eu-west-1' }),
+      hubspotCallFunctionName: HUBSPOT_CALL,
+      resweepAfterMs: 0,
+      ...options,
     });
 
   async function pending(id: string, taskToken?: string): Promise<Approval> {
@@ -206,6 +242,151 @@ describe('the ops function', () => {
       }),
     ]);
     expect(await control().stored()).toMatchObject({ contained: false, readOnly: false });
+  });
+
+  describe('probe_read_token', () => {
+    const probeInvocations = () =>
+      lambda
+        .commandCalls(InvokeCommand)
+        .map((c) => JSON.parse(Buffer.from(c.args[0].input.Payload as Uint8Array).toString()));
+
+    it('runs the HubSpot-call function probe for the operator and audits ok and status, never data', async () => {
+      const result = succeeded(await ops()({ command: 'probe_read_token', by: OPERATOR }));
+
+      expect(result).toMatchObject({
+        ok: true,
+        forced: { contained: false, readOnly: false },
+        probe: { ok: true, status: 200 },
+      });
+      expect(probeInvocations()).toEqual([{ op: 'probe', deadline: expect.any(Number) }]);
+      expect(lambda.commandCalls(InvokeCommand)[0]?.args[0].input.FunctionName).toBe(HUBSPOT_CALL);
+      expect(emulator.requests.at(-1)?.path).toBe('/crm/v3/objects/contacts/search');
+      expect(audit).toEqual([
+        expect.objectContaining({
+          event: 'control',
+          action: 'probe_read_token',
+          outcome: 'completed',
+          caller: OPERATOR,
+          structured_action: { ok: true, status: 200 },
+          request_id: result.request_id,
+        }),
+      ]);
+    });
+
+    it('reports and audits a read token HubSpot refuses', async () => {
+      readToken = REVOKED;
+
+      const result = succeeded(await ops()({ command: 'probe_read_token', by: OPERATOR }));
+
+      expect(result).toMatchObject({
+        probe: { ok: false, status: 401, error: { code: 'hubspot_unauthorized' } },
+      });
+      expect(audit).toEqual([
+        expect.objectContaining({
+          action: 'probe_read_token',
+          outcome: 'failed',
+          reason: 'hubspot_unauthorized',
+          structured_action: { ok: false, status: 401 },
+        }),
+      ]);
+    });
+
+    it('passes on nothing but the verdict, even from a function that answers records', async () => {
+      lambda.on(InvokeCommand, { FunctionName: HUBSPOT_CALL }).resolves({
+        StatusCode: 200,
+        Payload: invokePayload({
+          ok: true,
+          status: 200,
+          calls: [],
+          records: [{ id: '1', properties: { email: 'ceo@acme.example' } }],
+        }),
+      });
+
+      const result = await ops()({ command: 'probe_read_token', by: OPERATOR });
+
+      expect(result).toEqual({
+        ok: true,
+        request_id: expect.any(String),
+        forced: { contained: false, readOnly: false },
+        probe: { ok: true, status: 200, calls: [] },
+      });
+      expect(JSON.stringify(audit)).not.toContain('acme.example');
+    });
+
+    it('answers a failure, with one failed record, when the HubSpot-call function fails', async () => {
+      lambda.on(InvokeCommand, { FunctionName: HUBSPOT_CALL }).resolves({
+        StatusCode: 200,
+        FunctionError: 'Unhandled',
+        Payload: invokePayload({ errorType: 'Error', errorMessage: 'boom' }),
+      });
+
+      const result = await ops()({ command: 'probe_read_token', by: OPERATOR });
+
+      expect(result).toMatchObject({ ok: false, error: { code: 'internal_error' } });
+      expect(audit).toEqual([
+        expect.objectContaining({ action: 'probe_read_token', outcome: 'failed' }),
+      ]);
+    });
+  });
+
+  describe('contain sweeps twice', () => {
+    it('cancels, once every cached switch has expired, a write that became pending after the first sweep', async () => {
+      await pending('apr_early');
+      const slept: number[] = [];
+      const run = ops({
+        resweepAfterMs: undefined,
+        // A validation container still answering from its cached "open" queues a write while
+        // the ops function waits.
+        sleep: async (ms) => {
+          slept.push(ms);
+          await pending('apr_late');
+        },
+      });
+
+      const result = succeeded(await run({ command: 'contain', by: OPERATOR }));
+
+      expect(slept).toEqual([RESWEEP_AFTER_MS]);
+      expect(RESWEEP_AFTER_MS).toBeGreaterThan(10_000);
+      expect('cancelled' in result && result.cancelled).toEqual(['apr_early', 'apr_late']);
+      expect(await store.get('apr_late')).toMatchObject({
+        status: 'denied',
+        error: { code: 'gateway_contained' },
+      });
+      expect(audit.filter((r) => r.event === 'control')).toHaveLength(1);
+    });
+
+    it('does not sweep again when the gateway was released during the wait', async () => {
+      const run = ops({
+        sleep: async () => {
+          succeeded(await ops()({ command: 'release', by: OPERATOR }));
+          await pending('apr_after_release');
+        },
+      });
+
+      const result = succeeded(await run({ command: 'contain', by: OPERATOR }));
+
+      expect('cancelled' in result && result.cancelled).toEqual([]);
+      expect((await store.get('apr_after_release'))?.status).toBe('pending_approval');
+    });
+
+    it('keeps one record for a contain whose sweeps cannot list the pending writes, and answers incomplete', async () => {
+      const failing = Object.assign(Object.create(store) as DynamoApprovalStore, {
+        listByStatus: async () => {
+          throw new Error('ProvisionedThroughputExceededException');
+        },
+      });
+
+      const result = await ops({ approvals: failing })({ command: 'contain', by: OPERATOR });
+
+      expect(result).toMatchObject({
+        ok: true,
+        changed: true,
+        cancelled: [],
+        incomplete: true,
+        control: { contained: true },
+      });
+      expect(audit).toEqual([expect.objectContaining({ action: 'contain', outcome: 'completed' })]);
+    });
   });
 
   it('contain: every /v1 call answers 401 gateway_contained within the cache bound; every pending write is cancelled and the waiting ones get a denial', async () => {

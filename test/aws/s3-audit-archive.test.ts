@@ -6,6 +6,7 @@ import {
   GetObjectCommand,
   type GetObjectCommandOutput,
   ListObjectsV2Command,
+  ListObjectVersionsCommand,
   PutObjectCommand,
   S3Client,
   S3ServiceException,
@@ -67,6 +68,161 @@ describe('the S3 audit archive, against a mocked S3', () => {
     expect(inputs).toEqual([
       { Bucket: 'audit-bucket', Prefix: 'audit/2026/03/02/09/', ContinuationToken: undefined },
       { Bucket: 'audit-bucket', Prefix: 'audit/2026/03/02/09/', ContinuationToken: 'page-2' },
+    ]);
+  });
+
+  it('lists every version and delete marker under a prefix across pages, each key newest first', async () => {
+    const k = (name: string) => `audit/2026/03/02/09/${name}.json`;
+    s3.on(ListObjectVersionsCommand)
+      .resolvesOnce({
+        Versions: [
+          {
+            Key: k('a'),
+            VersionId: 'a-2',
+            IsLatest: false,
+            LastModified: new Date('2026-03-02T10:40:00Z'),
+          },
+          {
+            Key: k('a'),
+            VersionId: 'a-1',
+            IsLatest: false,
+            LastModified: new Date('2026-03-02T09:05:00Z'),
+          },
+        ],
+        DeleteMarkers: [
+          {
+            Key: k('a'),
+            VersionId: 'a-marker',
+            IsLatest: true,
+            LastModified: new Date('2026-03-02T10:41:00Z'),
+          },
+        ],
+        IsTruncated: true,
+        NextKeyMarker: k('a'),
+        NextVersionIdMarker: 'a-1',
+      })
+      .resolvesOnce({
+        Versions: [
+          {
+            Key: k('b'),
+            VersionId: 'b-1',
+            IsLatest: true,
+            LastModified: new Date('2026-03-02T09:50:00Z'),
+          },
+        ],
+        IsTruncated: false,
+      });
+
+    const versions = await archive().listVersions('audit/2026/03/02/09/');
+
+    expect(versions).toEqual([
+      {
+        key: k('a'),
+        versionId: 'a-marker',
+        isLatest: true,
+        deleteMarker: true,
+        lastModified: '2026-03-02T10:41:00.000Z',
+      },
+      {
+        key: k('a'),
+        versionId: 'a-2',
+        isLatest: false,
+        deleteMarker: false,
+        lastModified: '2026-03-02T10:40:00.000Z',
+      },
+      {
+        key: k('a'),
+        versionId: 'a-1',
+        isLatest: false,
+        deleteMarker: false,
+        lastModified: '2026-03-02T09:05:00.000Z',
+      },
+      {
+        key: k('b'),
+        versionId: 'b-1',
+        isLatest: true,
+        deleteMarker: false,
+        lastModified: '2026-03-02T09:50:00.000Z',
+      },
+    ]);
+    const inputs = s3.commandCalls(ListObjectVersionsCommand).map((c) => c.args[0].input);
+    expect(inputs).toEqual([
+      {
+        Bucket: 'audit-bucket',
+        Prefix: 'audit/2026/03/02/09/',
+        KeyMarker: undefined,
+        VersionIdMarker: undefined,
+      },
+      {
+        Bucket: 'audit-bucket',
+        Prefix: 'audit/2026/03/02/09/',
+        KeyMarker: k('a'),
+        VersionIdMarker: 'a-1',
+      },
+    ]);
+  });
+
+  it('says a store without a version listing (HTTP 405 or 501) has none, and throws any other failure', async () => {
+    s3.on(ListObjectVersionsCommand)
+      .rejectsOnce(s3Error('MethodNotAllowed', 405))
+      .rejectsOnce(s3Error('NotImplemented', 501))
+      .rejectsOnce(s3Error('AccessDenied', 403));
+
+    await expect(archive().listVersions('audit/')).rejects.toMatchObject({
+      code: 'method_not_allowed',
+    });
+    await expect(archive().listVersions('audit/')).rejects.toMatchObject({
+      code: 'method_not_allowed',
+    });
+    await expect(archive().listVersions('audit/')).rejects.toThrow('AccessDenied');
+  });
+
+  it('finds, through the verifier, a record S3 lists only behind a delete marker', async () => {
+    const key = 'audit/2026/03/02/09/2026-03-02T090500000Z_req_1_completed_0a1b2c3d.json';
+    const recordText = JSON.stringify(record('req_1', '2026-03-02T09:05:00.000Z'));
+    const digestText = JSON.stringify({
+      format: 'crm-airlock-digest/1',
+      hour_start: '2026-03-02T09:00:00.000Z',
+      hour_end: '2026-03-02T10:00:00.000Z',
+      prefix: 'audit/2026/03/02/09/',
+      created_at: '2026-03-02T10:15:00.000Z',
+      objects: [
+        {
+          key,
+          sha256: createHash('sha256').update(recordText).digest('hex'),
+          bytes: recordText.length,
+        },
+      ],
+      previous: null,
+    });
+    s3.on(ListObjectsV2Command).resolves({ Contents: [] });
+    s3.on(ListObjectsV2Command, { Prefix: 'digests/2026/03/02/' }).resolves({
+      Contents: [{ Key: 'digests/2026/03/02/09.json' }],
+    });
+    s3.on(GetObjectCommand, { Key: 'digests/2026/03/02/09.json' }).resolves({
+      Body: body(digestText),
+    });
+    s3.on(ListObjectVersionsCommand).resolves({});
+    s3.on(ListObjectVersionsCommand, { Prefix: 'audit/2026/03/02/09/' }).resolves({
+      Versions: [{ Key: key, VersionId: 'v-locked', IsLatest: false }],
+      DeleteMarkers: [{ Key: key, VersionId: 'v-marker', IsLatest: true }],
+    });
+
+    const { integrity } = await verifyArchiveWindow(archive(), {
+      since: '2026-03-02T09:00:00.000Z',
+      until: '2026-03-02T10:00:00.000Z',
+      now: Date.parse('2026-03-02T10:20:00.000Z'),
+    });
+
+    expect(integrity.problems).toEqual([
+      expect.objectContaining({
+        kind: 'missing',
+        where: key,
+        request_id: 'req_1',
+        detail: expect.stringContaining(
+          'hidden behind a delete marker (v-marker); the locked version is still there: versionId v-locked',
+        ),
+      }),
     ]);
   });
 
@@ -169,8 +325,9 @@ function record(requestId: string, timestamp: string): AuditRecord {
   return auditRecord({ request_id: requestId, timestamp });
 }
 
-// s3rver ignores If-None-Match on PUT (it overwrites), and has neither Object Lock nor stored
-// checksums: "exists" is covered by the mocked tests above, and the lock is only noted here.
+// s3rver ignores If-None-Match on PUT (it overwrites), and has neither Object Lock, stored
+// checksums nor version listing: "exists" and versions are covered by the mocked tests above,
+// and the lock and the versions are only noted here.
 describe('the S3 audit archive, against s3rver with the real AWS SDK', () => {
   it('lists, reads and writes over real HTTP, enough to digest and verify an hour', async () => {
     const s3 = await startS3('audit-bucket');
@@ -199,7 +356,10 @@ describe('the S3 audit archive, against s3rver with the real AWS SDK', () => {
       expect(verified.integrity).toMatchObject({ ok: true, checked: 2, problems: [] });
       expect(verified.records.map((r) => r.record.request_id)).toEqual(['req_1', 'req_2']);
       expect(verified.integrity.notes).toEqual(
-        expect.arrayContaining([expect.stringContaining('s3:GetObjectRetention')]),
+        expect.arrayContaining([
+          expect.stringContaining('s3:GetObjectRetention'),
+          expect.stringContaining('The archive cannot list object versions'),
+        ]),
       );
     } finally {
       await s3.close();

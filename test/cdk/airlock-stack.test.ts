@@ -302,17 +302,36 @@ describe('IAM: least privilege', () => {
     expectOnly(ids.writeSecret, logicalIdOf(json, 'AWS::IAM::Role', 'ApprovalHubSpotWriteRole'));
   });
 
-  it('refuses, for every principal, an audit put that could overwrite an existing record', () => {
+  const auditObjects = (prefix: string) => ({
+    'Fn::Join': ['', [{ 'Fn::GetAtt': ['AuditBucket', 'Arn'] }, `/${prefix}*`]],
+  });
+
+  it('refuses, for every principal, a put that could overwrite an existing record or digest', () => {
     const statements = bucketPolicyStatements('AuditBucket');
-    expect(statements).toContainEqual(
-      expect.objectContaining({
-        Sid: 'DenyAuditOverwrite',
-        Effect: 'Deny',
-        Principal: { AWS: '*' },
-        Action: 's3:PutObject',
-        Condition: { Null: { 's3:if-none-match': 'true' } },
-      }),
-    );
+    expect(statements).toContainEqual({
+      Sid: 'DenyAuditOverwrite',
+      Effect: 'Deny',
+      Principal: { AWS: '*' },
+      Action: 's3:PutObject',
+      Resource: [auditObjects('audit/'), auditObjects('digests/')],
+      Condition: { Null: { 's3:if-none-match': 'true' } },
+    });
+  });
+
+  it('refuses, for every principal, a delete marker over a record or digest, and leaves version deletes to Object Lock', () => {
+    const statements = bucketPolicyStatements('AuditBucket');
+    expect(statements).toContainEqual({
+      Sid: 'DenyAuditDeleteMarker',
+      Effect: 'Deny',
+      Principal: { AWS: '*' },
+      Action: 's3:DeleteObject',
+      Resource: [auditObjects('audit/'), auditObjects('digests/')],
+    });
+    // Deleting a version is what Object Lock refuses until retention ends, and how old records go.
+    const denied = (statements as { Effect?: string; Action?: unknown }[])
+      .filter((s) => s.Effect === 'Deny')
+      .flatMap((s) => asArray(s.Action as string | string[]));
+    expect(denied).not.toContain('s3:DeleteObjectVersion');
   });
 
   it('lets the validation function invoke exactly the HubSpot-call function, put objects under audit/, keep approvals, start the approval flow, count rate limits and read the kill switch', () => {

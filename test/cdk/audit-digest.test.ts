@@ -1,6 +1,6 @@
 /**
  * The hourly audit digests on AWS (lib/audit-digest.ts): the schedule, the function's exact
- * permissions on the audit bucket (read audit/ and digests/, create under digests/ only), its
+ * permissions on the audit bucket (list and read audit/ and digests/, create under digests/ only), its
  * environment, its Errors alarm and its stack output.
  */
 import { Stack } from 'aws-cdk-lib';
@@ -60,14 +60,15 @@ describe('the audit digest function', () => {
     ]);
   });
 
-  it('may list and read under audit/ and digests/, and only create objects under digests/', () => {
+  it('may list (objects and versions) and read under audit/ and digests/, and only create objects under digests/', () => {
     const statements = policiesOfRole(dev.json, logicalId(digest().fn.role))
       .flatMap((p) => p.statements)
       .filter((s) => !actionsOf(s).some((a) => a.startsWith('logs:') || a.startsWith('xray:')));
     expect(statements).toEqual([
       {
         Effect: 'Allow',
-        Action: 's3:ListBucket',
+        // The versions show a digest hidden behind a delete marker, which a run must not rebuild.
+        Action: ['s3:ListBucket', 's3:ListBucketVersions'],
         Resource: { 'Fn::GetAtt': ['AuditBucket', 'Arn'] },
         Condition: { StringLike: { 's3:prefix': ['audit/*', 'digests/*'] } },
       },

@@ -94,7 +94,7 @@ describe('control table', () => {
     expect(t.UpdateReplacePolicy).toBe('Retain');
   });
 
-  it('lets the validation, Slack and write functions only get the item, and only the ops function put it', () => {
+  it('lets the validation, Slack and write functions only get the item, and only the ops function update it', () => {
     const onTable = allPolicies(json).flatMap((p) =>
       p.statements
         .filter((s) => referencedIds(s.Resource).has(ids.table))
@@ -108,7 +108,7 @@ describe('control table', () => {
         {
           kind: 'identity',
           roles: [ids.opsRole],
-          actions: ['dynamodb:GetItem', 'dynamodb:PutItem'],
+          actions: ['dynamodb:GetItem', 'dynamodb:UpdateItem'],
         },
       ]),
     );
@@ -145,14 +145,18 @@ describe('the validation function', () => {
 });
 
 describe('the ops function', () => {
-  it('may only get/put the switch, get/update approvals, query pending ones, append audit records and resume an execution', () => {
+  it('may only get/update the switch, get/update approvals, query pending ones, invoke the HubSpot-call function, append audit records and resume an execution', () => {
+    // The same two actions on the control and approvals tables: CDK merges them into one statement.
     expect(grantsOf(ids.opsRole)).toEqual([
-      { Action: ['dynamodb:GetItem', 'dynamodb:PutItem'], Resource: arnOf(ids.table) },
-      { Action: ['dynamodb:GetItem', 'dynamodb:UpdateItem'], Resource: arnOf(ids.approvalTable) },
+      {
+        Action: ['dynamodb:GetItem', 'dynamodb:UpdateItem'],
+        Resource: [arnOf(ids.approvalTable), arnOf(ids.table)],
+      },
       {
         Action: ['dynamodb:Query'],
         Resource: { 'Fn::Join': ['', [arnOf(ids.approvalTable), '/index/by_status']] },
       },
+      { Action: ['lambda:InvokeFunction'], Resource: arnOf(ids.hubspotCallFn) },
       {
         Action: ['s3:PutObject'],
         Resource: { 'Fn::Join': ['', [arnOf('AuditBucket'), '/audit/*']] },
@@ -161,18 +165,20 @@ describe('the ops function', () => {
     ]);
   });
 
-  it('has its environment contract: the switch, the override, the approvals, the audit bucket', () => {
+  it('has its environment contract: the switch, the override, the approvals, the HubSpot-call function, the audit bucket', () => {
     expect(env(ids.opsFn)).toEqual({
       CONTROL_TABLE_NAME: { Ref: ids.table },
       AIRLOCK_CONTAINED: 'false',
       AIRLOCK_READ_ONLY: 'false',
       APPROVAL_TABLE_NAME: { Ref: ids.approvalTable },
+      HUBSPOT_CALL_FUNCTION_NAME: { Ref: ids.hubspotCallFn },
       AUDIT_BUCKET_NAME: { Ref: 'AuditBucket' },
       AUDIT_PREFIX: 'audit/',
       AIRLOCK_STAGE: 'dev',
       NODE_OPTIONS: '--enable-source-maps',
     });
-    expect(resource(ids.opsFn).Properties).toMatchObject({ MemorySize: 256, Timeout: 60 });
+    // Two sweeps of up to 200 pending writes, 11 s apart.
+    expect(resource(ids.opsFn).Properties).toMatchObject({ MemorySize: 256, Timeout: 120 });
   });
 
   it('can be invoked only through the operator policy: no Lambda permission, no other grant', () => {
@@ -218,13 +224,13 @@ describe('the operator policy', () => {
       {
         Effect: 'Allow',
         Action: ['lambda:InvokeFunction'],
-        Resource: expect.arrayContaining([
-          arnOf(ids.opsFn),
-          arnOf(ids.hubspotCallFn),
-          arnOf(ids.slackFn),
-        ]),
+        Resource: expect.arrayContaining([arnOf(ids.opsFn), arnOf(ids.slackFn)]),
       },
-      { Effect: 'Allow', Action: ['s3:ListBucket'], Resource: arnOf('AuditBucket') },
+      {
+        Effect: 'Allow',
+        Action: ['s3:ListBucket', 's3:ListBucketVersions'],
+        Resource: arnOf('AuditBucket'),
+      },
       {
         Effect: 'Allow',
         Action: ['s3:GetObject', 's3:GetObjectRetention', 's3:GetObjectVersion'],
@@ -264,7 +270,27 @@ describe('the operator policy', () => {
         Resource: { Ref: 'AWS::StackId' },
       },
     ]);
-    expect(statements[0]?.Resource).toHaveLength(3);
+    expect(statements[0]?.Resource).toHaveLength(2);
+  });
+
+  it('does not let an operator invoke the HubSpot-call function, which answers CRM records unaudited', () => {
+    const invokers = allPolicies(json).filter((p) =>
+      p.statements.some(
+        (s) =>
+          actionsOf(s).includes('lambda:InvokeFunction') &&
+          referencedIds(s.Resource).has(ids.hubspotCallFn),
+      ),
+    );
+    expect(invokers.map((p) => p.logicalId)).not.toContain(ids.operatorPolicy);
+    // The ops function invokes it for the probe, and the gateway roles that always did.
+    expect(invokers.flatMap((p) => p.roles)).toEqual(
+      expect.arrayContaining([ids.opsRole, ids.validationRole]),
+    );
+  });
+
+  it('tells whoever attaches it that it is an approver-level credential', () => {
+    const policy = resource(ids.operatorPolicy).Properties as { Description: string };
+    expect(policy.Description).toMatch(/Approver-level: it can set the Slack signing secret/);
   });
 
   it('leaves the HubSpot token secrets refusing their values to everyone but their function', () => {

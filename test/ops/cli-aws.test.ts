@@ -157,6 +157,27 @@ describe('airlock against the deployed stack (AWS SDK clients; S3 over real HTTP
     expect(r.out).toContain('Cancelled 1 pending write(s): apr_1');
   });
 
+  it('warns when the ops function could not cancel every pending write', async () => {
+    lambda.on(InvokeCommand).resolves({
+      StatusCode: 200,
+      Payload: invokePayload({
+        ok: true,
+        request_id: 'ops-5',
+        forced: { contained: false, readOnly: false },
+        command: 'contain',
+        changed: true,
+        cancelled: [],
+        incomplete: true,
+        control: { contained: true, readOnly: false },
+      }),
+    });
+
+    const r = await airlock(['contain']);
+
+    expect(r.code).toBe(0);
+    expect(r.out).toContain('WARNING: some pending writes could not be listed or cancelled');
+  });
+
   it('says so, and exits 1, when the ops function refuses', async () => {
     lambda.on(InvokeCommand).resolves({
       StatusCode: 200,

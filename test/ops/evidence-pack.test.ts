@@ -11,13 +11,18 @@ import {
 } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { S3AuditSink } from '../../lambdas/adapters/aws/s3-audit-sink';
 import { verifyLocalWindow } from '../../lambdas/adapters/local/audit-verify';
 import { FileAuditLog } from '../../lambdas/adapters/local/file-audit-log';
 import type { AuditRecord } from '../../lambdas/core/audit';
 import type { DigestMaterial } from '../../lambdas/core/evidence/digest';
-import { verifyDigestMaterial } from '../../lambdas/core/evidence/digest';
-import { buildReport } from '../../lambdas/core/evidence/report';
-import type { StoredRecord } from '../../lambdas/core/evidence/types';
+import {
+  digestHours,
+  verifyArchiveWindow,
+  verifyDigestMaterial,
+} from '../../lambdas/core/evidence/digest';
+import { buildReport, reportText } from '../../lambdas/core/evidence/report';
+import type { AuditArchive, StoredRecord } from '../../lambdas/core/evidence/types';
 import { verifyPack, writePack } from '../../lambdas/ops/evidence-pack';
 import { auditRecord } from '../helpers/audit-records';
 
@@ -352,9 +357,9 @@ describe('evidence packs', () => {
 
   it('checks an AWS pack against its object hashes with the digest verifier', async () => {
     const window = { since: '2026-11-29T10:00:00.000Z', until: '2026-11-29T11:00:00.000Z' };
-    const records: StoredRecord[] = HISTORY.slice(4, 9).map((record, i) => {
+    const records: StoredRecord[] = HISTORY.slice(4, 9).map((record) => {
       const line = JSON.stringify(record);
-      return { line, record, where: `audit/2026/11/29/10/${record.timestamp}-${i}.json` };
+      return { line, record, where: S3AuditSink.key('audit/', record) };
     });
     const material: DigestMaterial = {
       kind: 'object-lock-digests',
@@ -401,4 +406,87 @@ describe('evidence packs', () => {
     );
     expect(tampered.ok).toBe(false);
   });
+
+  it('fails an AWS pack whose last hour was cut off with its digest, even with report and manifest rewritten to match', async () => {
+    const window = { since: at('10:00:00'), until: at('12:00:00') };
+    const created = at('12:40:00');
+    const archive = memoryArchive();
+    for (const [t, id] of [
+      ['10:01:00', 'req_a'],
+      ['10:40:00', 'req_b'],
+      ['11:05:00', 'req_c'],
+      ['11:30:00', 'req_d'],
+    ] as const) {
+      const record = base({ timestamp: at(t), request_id: id, action: 'search_contact' });
+      await archive.putOnce(S3AuditSink.key('audit/', record), JSON.stringify(record));
+    }
+    await digestHours(archive, { now: Date.parse(at('11:15:00')) });
+    await digestHours(archive, { now: Date.parse(at('12:15:00')) });
+    const evidence = await verifyArchiveWindow(archive, { ...window, now: Date.parse(created) });
+    const options = { ...window, generatedAt: created, context: [] };
+    await writePack(packDir, {
+      source: 'aws',
+      ...window,
+      records: evidence.records,
+      material: evidence.material,
+      report: buildReport(
+        evidence.records.map((r) => r.record),
+        evidence.integrity,
+        options,
+      ),
+      createdAt: created,
+    });
+    const clean = await verifyPack(packDir);
+    // Cut hour 11 everywhere it shows: its lines, keys, objects and digest, and the report.
+    const kept = evidence.records.filter((r) => !r.where.startsWith('audit/2026/11/29/11/'));
+    writeFileSync(file('records.jsonl'), kept.map((r) => `${r.line}\n`).join(''));
+    const integrity = JSON.parse(readFileSync(file('integrity.json'), 'utf8'));
+    integrity.record_keys = kept.map((r) => r.where);
+    integrity.material.objects = integrity.material.objects.filter((o: { key: string }) =>
+      integrity.record_keys.includes(o.key),
+    );
+    integrity.material.digests = integrity.material.digests.filter(
+      (d: { key: string }) => d.key !== 'digests/2026/11/29/11.json',
+    );
+    writeFileSync(file('integrity.json'), `${JSON.stringify(integrity, null, 2)}\n`);
+    const report = buildReport(
+      kept.map((r) => r.record),
+      evidence.integrity,
+      options,
+    );
+    writeFileSync(file('report.json'), `${JSON.stringify(report, null, 2)}\n`);
+    writeFileSync(file('report.txt'), reportText(report));
+    rehashManifest();
+
+    const cut = await verifyPack(packDir);
+
+    expect(clean.problems).toEqual([]);
+    expect(evidence.records).toHaveLength(4);
+    expect(cut.problems).toEqual([
+      expect.stringMatching(
+        /^The records do not verify: no_digest at digests\/2026\/11\/29\/11\.json: the hour 2026-11-29T11:00:00\.000Z had ended and settled when the pack was made/,
+      ),
+    ]);
+    expect(cut.ok).toBe(false);
+  });
 });
+
+/** The audit bucket in memory, current versions only: enough to digest and verify hours. */
+function memoryArchive(): AuditArchive {
+  const objects = new Map<string, Buffer>();
+  return {
+    async list(prefix) {
+      return [...objects.keys()].filter((k) => k.startsWith(prefix)).sort();
+    },
+    async get(key) {
+      const body = objects.get(key);
+      if (!body) throw new Error(`NoSuchKey: ${key}`);
+      return { key, body };
+    },
+    async putOnce(key, body) {
+      if (objects.has(key)) return 'exists';
+      objects.set(key, Buffer.from(body));
+      return 'created';
+    },
+  };
+}

@@ -19,6 +19,7 @@ import {
   type SlackDeps,
 } from '../../lambdas/aws/approval-flow-handlers';
 import { createHubSpotCallHandler } from '../../lambdas/aws/hubspot-call-handler';
+import { createOpsHandler, type OpsControl } from '../../lambdas/aws/ops-handler';
 import type { AuditRecord } from '../../lambdas/core/audit';
 import { companySearch } from '../../lambdas/core/reads';
 import {
@@ -43,6 +44,7 @@ const READ_AND_WRITE = 'test-aws-readwrite-token-000003';
 const OTHER_BOT = ['xoxb', '1234567890', '1111111111', 'ZyXwVuTsRqPoNmLkJiHgFeDc'].join('-');
 const REVOKED_BOT = ['xoxb', '1234567890', '2222222222', 'RevokedRevokedRevokedRev'].join('-');
 const hex32 = () => randomBytes(16).toString('hex');
+const OPERATOR = 'arn:aws:sts::123456789012:assumed-role/Responder/alice';
 
 const SECRET_IDS = {
   read: 'crm-airlock/test/hubspot-read-token',
@@ -99,6 +101,7 @@ describe('rotating a secret of the AWS stack', () => {
   /** Secrets Manager's contents, by secret id. */
   const stored = new Map<string, string>();
   let hubspotCall: ReturnType<typeof createHubSpotCallHandler>;
+  let ops: ReturnType<typeof createOpsHandler>;
   let slackInteractions: ReturnType<typeof createSlackInteractionsHandler>;
   /** The signing secret the Slack function sees: Secrets Manager's, or a stale copy. */
   let signingSource: 'secrets-manager' | { stale: string };
@@ -119,7 +122,8 @@ describe('rotating a secret of the AWS stack', () => {
       secrets: new SecretsManagerClient(region),
       lambda: new LambdaClient(region),
       hubspotBaseUrl: emulator.url,
-      hubspotCallFunctionName: 'airlock-hubspot-call',
+      opsFunctionName: 'airlock-ops',
+      by: OPERATOR,
       slackInteractionsFunctionName: 'airlock-slack-interactions',
       slackApiUrl: slack.url,
     });
@@ -192,14 +196,41 @@ describe('rotating a secret of the AWS stack', () => {
       ids: randomIds,
       log: jsonLogger(() => undefined),
     });
+    // The ops function, as deployed, runs the probe; a switch command would fail here.
+    const noSwitch = async (): Promise<never> => {
+      throw new Error('a rotation must not touch the kill switch');
+    };
+    const control: OpsControl = {
+      forced: { contained: false, readOnly: false },
+      read: noSwitch,
+      snapshot: noSwitch,
+      stored: noSwitch,
+      set: noSwitch,
+      setStored: noSwitch,
+    };
+    ops = createOpsHandler({
+      control,
+      approvals: { listByStatus: never } as unknown as Parameters<
+        typeof createOpsHandler
+      >[0]['approvals'],
+      audit: { append: async (r) => void audit.push(r) },
+      sfn: { send: never },
+      clock: { now: Date.now },
+      log: jsonLogger(() => undefined),
+      requestId: () => 'ops-rotation',
+      lambda: new LambdaClient(region),
+      hubspotCallFunctionName: 'airlock-hubspot-call',
+    });
     lambda
       .on(InvokeCommand)
       .callsFake(async (input: { FunctionName: string; Payload: Uint8Array }) => {
         const event = JSON.parse(Buffer.from(input.Payload).toString('utf8'));
         const answer =
-          input.FunctionName === 'airlock-hubspot-call'
-            ? await hubspotCall(event, 10_000)
-            : await slackInteractions(event as APIGatewayProxyEvent);
+          input.FunctionName === 'airlock-ops'
+            ? await ops(event)
+            : input.FunctionName === 'airlock-hubspot-call'
+              ? await hubspotCall(event, 10_000)
+              : await slackInteractions(event as APIGatewayProxyEvent);
         return { StatusCode: 200, Payload: invokePayload(answer) };
       });
   });
@@ -210,7 +241,7 @@ describe('rotating a secret of the AWS stack', () => {
       payload: JSON.parse(Buffer.from(c.args[0].input.Payload as Uint8Array).toString('utf8')),
     }));
 
-  it('read: checks with HubSpot, stores {"token"}, and the function probe confirms the new token', async () => {
+  it('read: checks with HubSpot, stores {"token"}, and the probe, run and audited by the ops function, confirms the new token', async () => {
     stored.set(SECRET_IDS.read, JSON.stringify({ token: READ }));
     // The function has the old token cached, as it would in a warm container.
     const warm = await hubspotCall({
@@ -235,12 +266,40 @@ describe('rotating a secret of the AWS stack', () => {
       SecretId: SECRET_IDS.read,
       SecretString: JSON.stringify({ token: fresh }),
     });
+    // The CLI invokes only the ops function; the ops function invokes the probe.
     expect(invoked()).toEqual([
+      { name: 'airlock-ops', payload: { command: 'probe_read_token', by: OPERATOR } },
       { name: 'airlock-hubspot-call', payload: { op: 'probe', deadline: expect.any(Number) } },
     ]);
     expect(emulator.requests.at(-1)?.tokenFingerprint).toBe(tokenFingerprint(fresh));
     expect(result.steps[3]?.detail).toMatch(/HubSpot accepted it \(HTTP 200\); no CRM data/);
+    expect(audit).toEqual([
+      expect.objectContaining({
+        event: 'control',
+        action: 'probe_read_token',
+        caller: OPERATOR,
+        structured_action: { ok: true, status: 200 },
+      }),
+    ]);
     expectNoSecret(result, [READ, fresh]);
+  });
+
+  it('read: says to deploy the current stack when the ops function does not know the probe', async () => {
+    lambda.on(InvokeCommand, { FunctionName: 'airlock-ops' }).resolves({
+      StatusCode: 200,
+      Payload: invokePayload({
+        ok: false,
+        request_id: 'ops-old',
+        error: { code: 'validation_failed', message: 'command: Invalid option' },
+      }),
+    });
+
+    const result = await rotate('read', emulator.mintToken(READ));
+
+    expect(result.ok).toBe(false);
+    expect(result.steps.at(-1)).toMatchObject({ step: 'confirm', ok: false });
+    expect(result.steps.at(-1)?.detail).toMatch(/deploy the current stack/);
+    expect(invoked().map((i) => i.name)).toEqual(['airlock-ops']);
   });
 
   it('read: refuses a token that can also write before storing anything', async () => {

@@ -1,7 +1,9 @@
 /**
  * The hourly audit digests and the verification of the S3 audit log (lambdas/core/evidence/
- * digest.ts), against an in-memory bucket that behaves as the Object Lock bucket does: objects
- * carry S3's SHA-256 checksum and a COMPLIANCE retention, and a put never overwrites.
+ * digest.ts), against an in-memory bucket that behaves as the versioned Object Lock bucket does:
+ * objects carry S3's SHA-256 checksum and a COMPLIANCE retention, a conditional put never
+ * overwrites (but does succeed over a delete marker), a plain put adds a version, and a delete
+ * adds a delete marker that hides the versions under it.
  */
 import { createHash } from 'node:crypto';
 import { S3AuditSink } from '../../lambdas/adapters/aws/s3-audit-sink';
@@ -16,6 +18,7 @@ import {
 } from '../../lambdas/core/evidence/digest';
 import type {
   ArchiveObject,
+  ArchiveVersion,
   AuditArchive,
   IntegrityProblem,
 } from '../../lambdas/core/evidence/types';
@@ -25,38 +28,113 @@ const at = (iso: string) => Date.parse(iso);
 const hex = (s: string | Buffer) => createHash('sha256').update(s).digest('hex');
 const b64 = (s: string | Buffer) => createHash('sha256').update(s).digest('base64');
 
-/** The audit bucket in memory: list sorted, get throws on a missing key, putOnce never overwrites. */
+/** One entry of a key's history: a stored version, or a delete marker. */
+type Version = { marker: false; object: ArchiveObject } | { marker: true; versionId: string };
+
+/** The versioned audit bucket in memory: each key's history, oldest first. */
 class MemoryArchive implements AuditArchive {
-  readonly objects = new Map<string, ArchiveObject>();
+  private readonly history = new Map<string, Version[]>();
   private version = 0;
 
+  /** The current version of `key`: none when the key has none or a delete marker hides it. */
+  private current(key: string): ArchiveObject | undefined {
+    const latest = this.history.get(key)?.at(-1);
+    return latest && !latest.marker ? latest.object : undefined;
+  }
+
   async list(prefix: string): Promise<string[]> {
-    return [...this.objects.keys()].filter((k) => k.startsWith(prefix)).sort();
+    return [...this.history.keys()].filter((k) => k.startsWith(prefix) && this.has(k)).sort();
   }
 
   async get(key: string): Promise<ArchiveObject> {
-    const o = this.objects.get(key);
+    const o = this.current(key);
     if (!o) throw new Error(`NoSuchKey: ${key}`);
     return { ...o, body: Buffer.from(o.body) };
   }
 
   async putOnce(key: string, body: string): Promise<'created' | 'exists'> {
-    if (this.objects.has(key)) return 'exists';
+    // As S3's If-None-Match: a delete marker is no current object, so the put goes through.
+    if (this.has(key)) return 'exists';
     this.store(key, body);
     return 'created';
   }
 
-  /** A new current version of `key`, as S3 stores it: its own checksum, the default retention. */
-  store(key: string, body: string): void {
+  async listVersions(prefix: string): Promise<ArchiveVersion[]> {
+    return [...this.history.keys()]
+      .filter((k) => k.startsWith(prefix))
+      .sort()
+      .flatMap((key) => {
+        const versions = this.history.get(key) ?? [];
+        return versions
+          .map((v, i) => ({
+            key,
+            versionId: v.marker ? v.versionId : (v.object.versionId as string),
+            isLatest: i === versions.length - 1,
+            deleteMarker: v.marker,
+          }))
+          .reverse();
+      });
+  }
+
+  private nextVersionId(): string {
     this.version += 1;
-    this.objects.set(key, {
-      key,
-      body: Buffer.from(body),
-      versionId: `v${this.version}`,
-      checksumSha256: b64(body),
-      lockMode: 'COMPLIANCE',
-      retainUntil: '2027-03-02T00:00:00.000Z',
+    return `v${this.version}`;
+  }
+
+  /** A new current version of `key` (a plain put): its own checksum, the default retention. */
+  store(key: string, body: string): void {
+    const versions = this.history.get(key) ?? [];
+    versions.push({
+      marker: false,
+      object: {
+        key,
+        body: Buffer.from(body),
+        versionId: this.nextVersionId(),
+        checksumSha256: b64(body),
+        lockMode: 'COMPLIANCE',
+        retainUntil: '2027-03-02T00:00:00.000Z',
+      },
     });
+    this.history.set(key, versions);
+  }
+
+  /** A DeleteObject without a version id: a delete marker over the key; its id. */
+  hide(key: string): string {
+    const versionId = this.nextVersionId();
+    this.history.get(key)?.push({ marker: true, versionId });
+    return versionId;
+  }
+
+  /** Every version gone, as after the end of retention and a DeleteObjectVersion of each. */
+  destroy(key: string): void {
+    this.history.delete(key);
+  }
+
+  /** Changes what S3 reports about the current version (its checksum, its lock). */
+  patch(key: string, change: (o: ArchiveObject) => ArchiveObject): void {
+    const latest = this.history.get(key)?.at(-1);
+    if (!latest || latest.marker) throw new Error(`no current version of ${key}`);
+    latest.object = change(latest.object);
+  }
+
+  has(key: string): boolean {
+    return this.current(key) !== undefined;
+  }
+
+  keys(): string[] {
+    return [...this.history.keys()];
+  }
+
+  /** The version ids stored under `key`, oldest first. */
+  versionIds(key: string): string[] {
+    return (this.history.get(key) ?? []).flatMap((v) =>
+      v.marker ? [] : [v.object.versionId as string],
+    );
+  }
+
+  /** Everything stored, for comparing before and after. */
+  snapshot(): string {
+    return JSON.stringify([...this.history]);
   }
 
   /** Writes a record as the S3 audit sink does; returns its key. */
@@ -67,12 +145,21 @@ class MemoryArchive implements AuditArchive {
   }
 
   text(key: string): string {
-    return this.objects.get(key)?.body.toString('utf8') ?? '';
+    return this.current(key)?.body.toString('utf8') ?? '';
   }
 
   digest(hourIso: string): AuditDigest {
     return JSON.parse(this.text(digestKey(at(hourIso)))) as AuditDigest;
   }
+}
+
+/** The same bucket through a port without `listVersions`, as a store without versions offers. */
+function withoutVersions(archive: MemoryArchive): AuditArchive {
+  return {
+    list: (prefix) => archive.list(prefix),
+    get: (key) => archive.get(key),
+    putOnce: (key, body) => archive.putOnce(key, body),
+  };
 }
 
 let seq = 0;
@@ -127,7 +214,7 @@ describe('digestHours', () => {
     const early = await digestHours(archive, { now: at('2026-03-02T10:05:00.000Z') });
 
     expect(early.written).toEqual(['digests/2026/03/02/08.json']);
-    expect(archive.objects.has('digests/2026/03/02/09.json')).toBe(false);
+    expect(archive.has('digests/2026/03/02/09.json')).toBe(false);
   });
 
   it('catches up the missed hours in order, each chained to the exact bytes of the one before, empty hours included', async () => {
@@ -163,12 +250,12 @@ describe('digestHours', () => {
     const archive = new MemoryArchive();
     archive.append(record('2026-03-02T09:10:00.000Z'));
     await digestHours(archive, { now: at('2026-03-02T10:15:00.000Z') });
-    const before = new Map(archive.objects);
+    const before = archive.snapshot();
 
     const again = await digestHours(archive, { now: at('2026-03-02T10:45:00.000Z') });
 
     expect(again).toEqual({ written: [], skipped: [] });
-    expect(archive.objects).toEqual(before);
+    expect(archive.snapshot()).toEqual(before);
   });
 
   it('digests at most maxHours per run and continues the chain on the next run', async () => {
@@ -225,6 +312,45 @@ describe('digestHours', () => {
     });
     expect(check.integrity.problems).toEqual([]);
   });
+
+  it('refuses to rebuild the chain over a digest hidden behind a delete marker, writing nothing', async () => {
+    const archive = new MemoryArchive();
+    archive.append(record('2026-03-02T09:10:00.000Z'));
+    const hidden = archive.append(record('2026-03-02T10:20:00.000Z'));
+    await digestHours(archive, { now: at('2026-03-02T11:15:00.000Z') });
+    await digestHours(archive, { now: at('2026-03-02T12:15:00.000Z') });
+    // Hide a record and the digests that list it or chain to it: a plain run would now write a
+    // fresh digest of hour 10 without the record, and a chain that verifies.
+    archive.hide(hidden);
+    archive.hide('digests/2026/03/02/10.json');
+    archive.hide('digests/2026/03/02/11.json');
+    const before = archive.snapshot();
+
+    const run = digestHours(archive, { now: at('2026-03-02T13:15:00.000Z') });
+
+    await expect(run).rejects.toMatchObject({
+      code: 'audit_unavailable',
+      message: expect.stringMatching(
+        /^Refusing to write audit digests: digests\/2026\/03\/02\/10\.json is hidden behind a delete marker .*digests\/2026\/03\/02\/11\.json is hidden behind a delete marker/,
+      ),
+    });
+    expect(archive.snapshot()).toEqual(before);
+  });
+
+  it('refuses to chain onto a digest that has a second version', async () => {
+    const archive = new MemoryArchive();
+    await digestHours(archive, { now: at('2026-03-02T10:15:00.000Z') });
+    const key = 'digests/2026/03/02/09.json';
+    archive.store(key, archive.text(key).replace('"objects":[]', '"objects":[ ]'));
+
+    const run = digestHours(archive, { now: at('2026-03-02T11:15:00.000Z') });
+
+    await expect(run).rejects.toMatchObject({
+      code: 'audit_unavailable',
+      message: expect.stringContaining(`${key}: a second version was written`),
+    });
+    expect(archive.has('digests/2026/03/02/10.json')).toBe(false);
+  });
 });
 
 /**
@@ -274,7 +400,7 @@ describe('verifyArchiveWindow', () => {
       key: keys.a,
       sha256: hex(archive.text(keys.a)),
       bytes: Buffer.byteLength(archive.text(keys.a)),
-      version_id: archive.objects.get(keys.a)?.versionId,
+      version_id: archive.versionIds(keys.a)[0],
       lock_mode: 'COMPLIANCE',
       retain_until: '2027-03-02T00:00:00.000Z',
     });
@@ -300,9 +426,10 @@ describe('verifyArchiveWindow', () => {
     expect(records.map((r) => r.where)).toEqual([keys.b]);
   });
 
-  it('reports a deleted record as missing, naming its request', async () => {
+  it('reports a record hidden behind a delete marker as missing, naming its request and the locked version', async () => {
     const { archive, keys } = await digestedArchive();
-    archive.objects.delete(keys.c);
+    const [locked] = archive.versionIds(keys.c);
+    const marker = archive.hide(keys.c);
 
     const { integrity } = await verifyArchiveWindow(archive, WINDOW);
 
@@ -312,19 +439,164 @@ describe('verifyArchiveWindow', () => {
         kind: 'missing',
         where: keys.c,
         request_id: 'req_3',
-        detail: expect.stringContaining('delete marker'),
+        detail: expect.stringContaining(
+          `hidden behind a delete marker (${marker}); the locked version is still there: versionId ${locked}`,
+        ),
       },
     ]);
   });
 
-  it('reports a record whose bytes changed (a newer version over the locked one) as altered', async () => {
+  it('reports a record whose every version is gone as missing, saying none is left', async () => {
     const { archive, keys } = await digestedArchive();
-    archive.store(keys.b, archive.text(keys.b).replace('"rejected"', '"completed"'));
+    archive.destroy(keys.c);
 
     const { integrity } = await verifyArchiveWindow(archive, WINDOW);
 
     expect(integrity.problems).toEqual([
-      expect.objectContaining({ kind: 'altered', where: keys.b, request_id: 'req_2' }),
+      expect.objectContaining({
+        kind: 'missing',
+        where: keys.c,
+        request_id: 'req_3',
+        detail: expect.stringContaining('no version of it is left'),
+      }),
+    ]);
+  });
+
+  it('reports a record whose bytes changed (a newer version over the locked one) as altered, once, naming both versions', async () => {
+    const { archive, keys } = await digestedArchive();
+    archive.store(keys.b, archive.text(keys.b).replace('"rejected"', '"completed"'));
+    const [original, second] = archive.versionIds(keys.b);
+
+    const { integrity } = await verifyArchiveWindow(archive, WINDOW);
+
+    expect(integrity.problems).toEqual([
+      expect.objectContaining({
+        kind: 'altered',
+        where: keys.b,
+        request_id: 'req_2',
+        detail: expect.stringMatching(
+          new RegExp(
+            `now hashes to .*second version was written: versionId ${second} \\(current\\) over ${original}`,
+          ),
+        ),
+      }),
+    ]);
+  });
+
+  it('reports a second version of an audit object as altered even when its bytes are the same', async () => {
+    const { archive, keys } = await digestedArchive();
+    archive.store(keys.a, archive.text(keys.a));
+
+    const { integrity } = await verifyArchiveWindow(archive, WINDOW);
+
+    expect(integrity.problems).toEqual([
+      expect.objectContaining({
+        kind: 'altered',
+        where: keys.a,
+        request_id: 'req_1',
+        detail: expect.stringContaining('second version was written'),
+      }),
+    ]);
+  });
+
+  it('sees through a record hidden and the digests from its hour on rewritten to match (the current view alone verifies)', async () => {
+    const { archive, keys } = await digestedArchive();
+    // The insider: hide record c of hour 10, then put recomputed digests 10 to 12, each chained
+    // to the one before, so the current versions form a consistent chain without c.
+    archive.hide(keys.c);
+    for (const hour of ['10', '11', '12']) {
+      const key = `digests/2026/03/02/${hour}.json`;
+      const genuine = JSON.parse(archive.text(key)) as AuditDigest;
+      const previousKey = `digests/2026/03/02/${String(Number(hour) - 1).padStart(2, '0')}.json`;
+      const forged: AuditDigest = {
+        ...genuine,
+        objects: genuine.objects.filter((e) => archive.has(e.key)),
+        previous: { key: previousKey, sha256: hex(archive.text(previousKey)) },
+      };
+      archive.store(key, JSON.stringify(forged));
+    }
+    const currentOnly = await verifyArchiveWindow(withoutVersions(archive), WINDOW);
+
+    const { integrity } = await verifyArchiveWindow(archive, WINDOW);
+
+    expect(currentOnly.integrity.problems).toEqual([]);
+    expect(integrity.ok).toBe(false);
+    expect(integrity.problems.map((p) => [p.kind, p.where])).toEqual([
+      ['missing', keys.c],
+      ['altered', 'digests/2026/03/02/10.json'],
+      ['altered', 'digests/2026/03/02/11.json'],
+      ['altered', 'digests/2026/03/02/12.json'],
+    ]);
+    const [original, forged] = archive.versionIds('digests/2026/03/02/10.json');
+    expect(integrity.problems[1]?.detail).toContain(
+      `a second version was written: versionId ${forged} (current) over ${original}`,
+    );
+  });
+
+  it('notes that hidden and second versions were not checked when the archive cannot list versions', async () => {
+    const { archive, keys } = await digestedArchive();
+    archive.store(keys.a, archive.text(keys.a));
+
+    const { integrity } = await verifyArchiveWindow(withoutVersions(archive), WINDOW);
+
+    expect(integrity.ok).toBe(true);
+    expect(integrity.notes).toContain(
+      'The archive cannot list object versions: records hidden behind a delete marker, and ' +
+        'records or digests shadowed by a second version, were not checked.',
+    );
+  });
+
+  it('reports a digest hidden behind a delete marker as missing, its hour as undigested, and the chain as broken', async () => {
+    const { archive } = await digestedArchive();
+    const key = 'digests/2026/03/02/11.json';
+    archive.hide(key);
+
+    const { integrity } = await verifyArchiveWindow(archive, WINDOW);
+
+    expect(integrity.problems).toEqual([
+      expect.objectContaining({ kind: 'no_digest', where: key }),
+      expect.objectContaining({
+        kind: 'missing',
+        where: key,
+        detail: expect.stringContaining('the digest is hidden behind a delete marker'),
+      }),
+      expect.objectContaining({ kind: 'digest_chain_broken', where: 'digests/2026/03/02/12.json' }),
+    ]);
+  });
+
+  it('reports a record backdated under a later hour as altered: its timestamp does not match its key', async () => {
+    seq = 0;
+    const archive = new MemoryArchive();
+    archive.append(record('2026-03-02T10:05:00.000Z'));
+    // Written at 10:30 under hour 10, but dated 09:15: it would read as an approval at 09:15.
+    const backdated = 'audit/2026/03/02/10/2026-03-02T103000000Z_req_b_approved_0000beef.json';
+    archive.store(backdated, JSON.stringify(record('2026-03-02T09:15:00.000Z', 'approved')));
+    // The right hour, another time than the key's stamp.
+    const restamped = 'audit/2026/03/02/10/2026-03-02T104000000Z_req_r_completed_0000cafe.json';
+    archive.store(restamped, JSON.stringify(record('2026-03-02T10:45:00.000Z')));
+    await digestHours(archive, { now: at('2026-03-02T10:15:00.000Z') });
+    await digestHours(archive, { now: at('2026-03-02T11:15:00.000Z') });
+
+    const { integrity } = await verifyArchiveWindow(archive, {
+      since: '2026-03-02T09:00:00.000Z',
+      until: '2026-03-02T11:00:00.000Z',
+      now: at('2026-03-02T11:20:00.000Z'),
+    });
+
+    expect(integrity.problems).toEqual([
+      expect.objectContaining({
+        kind: 'altered',
+        where: backdated,
+        detail: expect.stringContaining(
+          'its timestamp does not match its key: the record says "2026-03-02T09:15:00.000Z", ' +
+            "the key's hour is 2026-03-02T10:00:00.000Z",
+        ),
+      }),
+      expect.objectContaining({
+        kind: 'altered',
+        where: restamped,
+        detail: expect.stringContaining('its timestamp does not match its key'),
+      }),
     ]);
   });
 
@@ -340,7 +612,7 @@ describe('verifyArchiveWindow', () => {
     expect(records.map((r) => r.where)).toContain(planted);
   });
 
-  it('reports a changed digest as a broken chain at the digest after it', async () => {
+  it('reports a changed digest as a second version, and as a broken chain at the digest after it', async () => {
     const { archive } = await digestedArchive();
     const key = 'digests/2026/03/02/10.json';
     archive.store(key, archive.text(key).replace('"created_at":"', '"created_at":"1'));
@@ -348,6 +620,7 @@ describe('verifyArchiveWindow', () => {
     const { integrity } = await verifyArchiveWindow(archive, WINDOW);
 
     expect(integrity.problems).toEqual([
+      expect.objectContaining({ kind: 'altered', where: key }),
       expect.objectContaining({
         kind: 'digest_chain_broken',
         where: 'digests/2026/03/02/11.json',
@@ -368,6 +641,7 @@ describe('verifyArchiveWindow', () => {
     });
 
     expect(integrity.problems).toEqual([
+      expect.objectContaining({ kind: 'altered', where: key }),
       expect.objectContaining({
         kind: 'digest_chain_broken',
         where: 'digests/2026/03/02/13.json',
@@ -378,7 +652,7 @@ describe('verifyArchiveWindow', () => {
 
   it('reports a settled hour without a digest, and the chain broken where it pointed to it', async () => {
     const { archive } = await digestedArchive();
-    archive.objects.delete('digests/2026/03/02/10.json');
+    archive.destroy('digests/2026/03/02/10.json');
 
     const { integrity } = await verifyArchiveWindow(archive, WINDOW);
 
@@ -411,8 +685,7 @@ describe('verifyArchiveWindow', () => {
 
   it('reports an object whose bytes do not match S3’s stored checksum', async () => {
     const { archive, keys } = await digestedArchive();
-    const o = archive.objects.get(keys.a) as ArchiveObject;
-    archive.objects.set(keys.a, { ...o, checksumSha256: b64('something else') });
+    archive.patch(keys.a, (o) => ({ ...o, checksumSha256: b64('something else') }));
 
     const { integrity } = await verifyArchiveWindow(archive, WINDOW);
 
@@ -423,14 +696,8 @@ describe('verifyArchiveWindow', () => {
 
   it('reports objects without a lock, or whose retention has passed', async () => {
     const { archive, keys } = await digestedArchive();
-    const {
-      lockMode: _mode,
-      retainUntil: _until,
-      ...unlocked
-    } = archive.objects.get(keys.a) as ArchiveObject;
-    archive.objects.set(keys.a, unlocked);
-    const d = archive.objects.get(keys.d) as ArchiveObject;
-    archive.objects.set(keys.d, { ...d, retainUntil: '2026-03-02T13:00:00.000Z' });
+    archive.patch(keys.a, ({ lockMode: _mode, retainUntil: _until, ...unlocked }) => unlocked);
+    archive.patch(keys.d, (d) => ({ ...d, retainUntil: '2026-03-02T13:00:00.000Z' }));
 
     const { integrity } = await verifyArchiveWindow(archive, WINDOW);
 
@@ -446,9 +713,8 @@ describe('verifyArchiveWindow', () => {
 
   it('says once that the lock is not proven when S3 reports no retention on any object', async () => {
     const { archive } = await digestedArchive();
-    for (const [key, o] of archive.objects) {
-      const { lockMode: _mode, retainUntil: _until, ...rest } = o;
-      archive.objects.set(key, rest);
+    for (const key of archive.keys()) {
+      archive.patch(key, ({ lockMode: _mode, retainUntil: _until, ...rest }) => rest);
     }
 
     const { integrity } = await verifyArchiveWindow(archive, WINDOW);
@@ -486,6 +752,9 @@ describe('verifyArchiveWindow', () => {
 });
 
 describe('verifyDigestMaterial (offline)', () => {
+  /** When the pack was made: every hour of the window had been digested by then. */
+  const ASOF = '2026-03-02T13:40:00.000Z';
+
   async function packed() {
     const { archive, keys } = await digestedArchive();
     const window = { since: '2026-03-02T09:30:00.000Z', until: WINDOW.until };
@@ -497,10 +766,79 @@ describe('verifyDigestMaterial (offline)', () => {
   it('passes the records and material of a clean window', async () => {
     const { window, lines, material } = await packed();
 
-    const result = verifyDigestMaterial(lines, material, window);
+    const result = verifyDigestMaterial(lines, material, window, ASOF);
 
     expect(result).toMatchObject({ ok: true, method: 'object-lock-digests', checked: 3 });
     expect(result.problems).toEqual([]);
+  });
+
+  it('fails when the last hour is cut off with its digest, given when the pack was made', async () => {
+    const { keys, window, lines, material } = await packed();
+    const cut = lines.filter((l) => l.key !== keys.d);
+    const cutMaterial: DigestMaterial = {
+      ...material,
+      objects: material.objects.filter((o) => o.key !== keys.d),
+      digests: material.digests.filter((d) => d.key !== 'digests/2026/03/02/12.json'),
+    };
+
+    const result = verifyDigestMaterial(cut, cutMaterial, window, ASOF);
+    const undated = verifyDigestMaterial(cut, cutMaterial, window);
+
+    expect(result.problems).toEqual([
+      expect.objectContaining({
+        kind: 'no_digest',
+        where: 'digests/2026/03/02/12.json',
+        detail: expect.stringContaining('had ended and settled when the pack was made'),
+      }),
+    ]);
+    expect(undated.ok).toBe(true);
+    expect(undated.notes).toContain(
+      'No time of making was given for the material: an hour of the window without a digest ' +
+        'is not reported, so records cut off together with their hour’s digest would not show.',
+    );
+  });
+
+  it('only notes an hour without a digest that had not settled when the pack was made', async () => {
+    const { window, lines, material } = await packed();
+
+    const result = verifyDigestMaterial(
+      lines,
+      material,
+      { ...window, until: '2026-03-02T14:00:00.000Z' },
+      '2026-03-02T14:05:00.000Z',
+    );
+
+    expect(result.problems).toEqual([]);
+    expect(result.notes).toContain(
+      'The hour 2026-03-02T13:00:00.000Z was not digested yet when the pack was made: its ' +
+        'records are not proven complete.',
+    );
+  });
+
+  it('fails on a record whose timestamp does not match its key, though its digest lists it', async () => {
+    seq = 0;
+    const archive = new MemoryArchive();
+    const backdated = 'audit/2026/03/02/10/2026-03-02T103000000Z_req_b_approved_0000beef.json';
+    archive.store(backdated, JSON.stringify(record('2026-03-02T09:15:00.000Z', 'approved')));
+    await digestHours(archive, { now: at('2026-03-02T10:15:00.000Z') });
+    await digestHours(archive, { now: at('2026-03-02T11:15:00.000Z') });
+    const window = { since: '2026-03-02T09:00:00.000Z', until: '2026-03-02T11:00:00.000Z' };
+    const online = await verifyArchiveWindow(archive, {
+      ...window,
+      now: at('2026-03-02T11:20:00.000Z'),
+    });
+    const lines = online.records.map((r) => ({ key: r.where, line: r.line }));
+
+    const result = verifyDigestMaterial(lines, online.material, window, '2026-03-02T11:20:00.000Z');
+
+    expect(lines.map((l) => l.key)).toEqual([backdated]);
+    expect(result.problems).toEqual([
+      expect.objectContaining({
+        kind: 'altered',
+        where: backdated,
+        detail: expect.stringContaining('its timestamp does not match its key'),
+      }),
+    ]);
   });
 
   it('fails on a changed line', async () => {

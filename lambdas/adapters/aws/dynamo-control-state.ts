@@ -1,5 +1,5 @@
-import { type DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
-import type { ControlSnapshot, ControlSwitch, Logger } from '../../core/ports';
+import { type DynamoDBDocumentClient, GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import type { ControlChange, ControlSnapshot, ControlSwitch, Logger } from '../../core/ports';
 
 /**
  * The control table, as the CDK construct creates it (`lib/control.ts`; a test holds the two
@@ -52,8 +52,10 @@ export interface DynamoControlStateOptions {
  * closed) and logs, until a read succeeds again. It never throws.
  *
  * `snapshot()` reads uncached and throws when it cannot read (the operator sees the error);
- * `stored()` is the same without the deploy-time override; `set()` writes the item and takes
- * effect at once for this instance.
+ * `stored()` is the same without the deploy-time override. `set()` is one UpdateItem of only
+ * the flags it is given (plus who, when and why), so concurrent changes to different flags both
+ * hold; it returns the item as stored after it, with the override, and takes effect at once for
+ * this instance. `setStored()` is the same without the override.
  */
 export class DynamoControlState implements ControlSwitch {
   private readonly maxAgeMs: number;
@@ -113,22 +115,53 @@ export class DynamoControlState implements ControlSwitch {
     return snapshot;
   }
 
-  async set(next: ControlSnapshot & { changedAt: string; changedBy: string }): Promise<void> {
-    const at = this.now();
-    await this.options.client.send(
-      new PutCommand({
+  /** Applies `change` to the stored item; returns the switch after it, override included. */
+  async set(change: ControlChange): Promise<ControlSnapshot> {
+    const stored = await this.setStored(change);
+    return { ...stored, ...this.withForced(stored) };
+  }
+
+  /** Applies `change` to the stored item; returns the item after it, without the override. */
+  async setStored(change: ControlChange): Promise<ControlSnapshot> {
+    const startedAt = this.now();
+    const names: Record<string, string> = {
+      '#changed_at': 'changed_at',
+      '#changed_by': 'changed_by',
+      '#reason': 'reason',
+    };
+    const values: Record<string, unknown> = {
+      ':changed_at': change.changedAt,
+      ':changed_by': change.changedBy,
+      ':reason': change.reason ?? null,
+    };
+    const flags = [
+      ['contained', 'contained'],
+      ['readOnly', 'read_only'],
+    ] as const;
+    // Only the flags given are written: the other stays as whoever set it last left it.
+    for (const [field, attribute] of flags) {
+      const value = change[field];
+      if (value === undefined) continue;
+      names[`#${attribute}`] = attribute;
+      values[`:${attribute}`] = value;
+    }
+    const assignments = Object.keys(names).map((n) => `${n} = :${n.slice(1)}`);
+    const { Attributes } = await this.options.client.send(
+      new UpdateCommand({
         TableName: this.options.tableName,
-        Item: {
-          [CONTROL_TABLE.partitionKey]: CONTROL_TABLE.itemKey,
-          contained: next.contained,
-          read_only: next.readOnly,
-          changed_at: next.changedAt,
-          changed_by: next.changedBy,
-          reason: next.reason ?? null,
-        },
+        Key: { [CONTROL_TABLE.partitionKey]: CONTROL_TABLE.itemKey },
+        UpdateExpression: `SET ${assignments.join(', ')}`,
+        ExpressionAttributeNames: names,
+        ExpressionAttributeValues: values,
+        ReturnValues: 'ALL_NEW',
       }),
     );
-    this.lastGood = { state: { contained: next.contained, readOnly: next.readOnly }, at };
+    const snapshot = snapshotOf(Attributes);
+    this.lastGood = {
+      state: { contained: snapshot.contained, readOnly: snapshot.readOnly },
+      at: startedAt,
+    };
+    return snapshot;
   }
 
   private async fetch(): Promise<ControlSnapshot> {
@@ -139,14 +172,7 @@ export class DynamoControlState implements ControlSwitch {
         ConsistentRead: true,
       }),
     );
-    if (!Item) return { contained: false, readOnly: false };
-    return {
-      contained: isOn(Item.contained),
-      readOnly: isOn(Item.read_only),
-      ...(typeof Item.changed_at === 'string' ? { changedAt: Item.changed_at } : {}),
-      ...(typeof Item.changed_by === 'string' ? { changedBy: Item.changed_by } : {}),
-      ...(typeof Item.reason === 'string' ? { reason: Item.reason } : { reason: null }),
-    };
+    return snapshotOf(Item);
   }
 
   private withForced(state: State): State {
@@ -155,6 +181,18 @@ export class DynamoControlState implements ControlSwitch {
       readOnly: state.readOnly || this.forced.readOnly,
     };
   }
+}
+
+/** The switch an item says; no item is the open gateway. */
+function snapshotOf(item: Record<string, unknown> | undefined): ControlSnapshot {
+  if (!item) return { contained: false, readOnly: false };
+  return {
+    contained: isOn(item.contained),
+    readOnly: isOn(item.read_only),
+    ...(typeof item.changed_at === 'string' ? { changedAt: item.changed_at } : {}),
+    ...(typeof item.changed_by === 'string' ? { changedBy: item.changed_by } : {}),
+    ...(typeof item.reason === 'string' ? { reason: item.reason } : { reason: null }),
+  };
 }
 
 /** Absent or `false` is off; anything else (true, a string, a number) is on. */

@@ -2,11 +2,16 @@ import {
   GetObjectCommand,
   type GetObjectCommandOutput,
   ListObjectsV2Command,
+  ListObjectVersionsCommand,
+  type ListObjectVersionsCommandOutput,
   PutObjectCommand,
   S3Client,
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
-import type { ArchiveObject, AuditArchive } from '../../core/evidence/types';
+import { AirlockError } from '../../core/errors';
+import type { ArchiveObject, ArchiveVersion, AuditArchive } from '../../core/evidence/types';
+
+const byKey = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
 /**
  * An S3 client for {@link S3AuditArchive}: bounded waits, and the SDK's response checksum check
@@ -26,6 +31,8 @@ export function auditArchiveClient(config: S3ClientConfig = {}): S3Client {
  * The audit bucket as the digest function and the verifier read it. Reads ask S3 for the stored
  * checksum (`ChecksumMode: ENABLED`); Object Lock mode and date come back only when the caller
  * may read retention (`s3:GetObjectRetention`). Writes never overwrite: `If-None-Match: *`.
+ * Version listings (`s3:ListBucketVersions`) show what a delete marker hides or a second version
+ * shadows.
  * Build the client with {@link auditArchiveClient}, so a checksum mismatch is reported, not thrown.
  */
 export class S3AuditArchive implements AuditArchive {
@@ -44,7 +51,64 @@ export class S3AuditArchive implements AuditArchive {
       for (const o of page.Contents ?? []) if (o.Key !== undefined) keys.push(o.Key);
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token !== undefined);
-    return keys.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    return keys.sort(byKey);
+  }
+
+  async listVersions(prefix: string): Promise<ArchiveVersion[]> {
+    const versions: ArchiveVersion[] = [];
+    let keyMarker: string | undefined;
+    let versionIdMarker: string | undefined;
+    do {
+      let page: ListObjectVersionsCommandOutput;
+      try {
+        page = await this.client.send(
+          new ListObjectVersionsCommand({
+            Bucket: this.bucket,
+            Prefix: prefix,
+            KeyMarker: keyMarker,
+            VersionIdMarker: versionIdMarker,
+          }),
+        );
+      } catch (err) {
+        // S3 itself always lists versions (a bucket without versioning answers with "null" ids);
+        // only a stand-in without the API answers 405 or 501.
+        const status = httpStatus(err);
+        if (status === 405 || status === 501) {
+          throw new AirlockError(
+            'method_not_allowed',
+            `The S3 endpoint does not list object versions (HTTP ${status}).`,
+            { cause: err },
+          );
+        }
+        throw err;
+      }
+      for (const [list, deleteMarker] of [
+        [page.Versions ?? [], false],
+        [page.DeleteMarkers ?? [], true],
+      ] as const) {
+        for (const v of list) {
+          if (v.Key === undefined) continue;
+          versions.push({
+            key: v.Key,
+            versionId: v.VersionId ?? 'null',
+            isLatest: v.IsLatest === true,
+            deleteMarker,
+            ...(v.LastModified === undefined ? {} : { lastModified: v.LastModified.toISOString() }),
+          });
+        }
+      }
+      const more = page.IsTruncated === true;
+      keyMarker = more ? page.NextKeyMarker : undefined;
+      versionIdMarker = more ? page.NextVersionIdMarker : undefined;
+    } while (keyMarker !== undefined);
+    // S3 lists versions and delete markers apart; put each key's history back together, newest
+    // first (the current one first when times tie or are unknown).
+    return versions.sort(
+      (a, b) =>
+        byKey(a.key, b.key) ||
+        Number(b.isLatest) - Number(a.isLatest) ||
+        byKey(b.lastModified ?? '', a.lastModified ?? ''),
+    );
   }
 
   async get(key: string): Promise<ArchiveObject> {

@@ -1,5 +1,6 @@
+import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
-import type { ControlSnapshot, ControlSwitch } from '../../core/ports';
+import type { ControlChange, ControlSnapshot, ControlSwitch } from '../../core/ports';
 
 type State = { contained: boolean; readOnly: boolean };
 
@@ -17,9 +18,16 @@ interface FileShape {
  * read again at most every `maxAgeMs` (default 250 ms), so a change made by another process
  * takes effect within that, and one made through {@link set} at once. A file that exists but
  * cannot be read or parsed counts as contained: when in doubt, the gateway fails closed.
+ *
+ * The sets of one process run one at a time, each reading the file afresh and replacing it
+ * whole (a uniquely named temporary file, renamed over it), so concurrent changes to different
+ * flags both hold. Only one process (the running gateway, or the CLI while it is stopped) sets
+ * the switch at a time.
  */
 export class ControlFile implements ControlSwitch {
   private cached: { state: ControlSnapshot; at: number } | null = null;
+  /** The last set queued: the next one starts after it settles. */
+  private queue: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly file: string,
@@ -67,19 +75,40 @@ export class ControlFile implements ControlSwitch {
     }
   }
 
-  async set(next: ControlSnapshot & { changedAt: string; changedBy: string }): Promise<void> {
+  async set(change: ControlChange): Promise<ControlSnapshot> {
+    const applied = this.queue.then(() => this.apply(change));
+    this.queue = applied.catch(() => undefined);
+    return applied;
+  }
+
+  private async apply(change: ControlChange): Promise<ControlSnapshot> {
     this.cached = null;
-    const tmp = `${this.file}.${process.pid}.tmp`;
+    const current = await this.readFile();
+    const next: ControlSnapshot = {
+      contained: change.contained ?? current.contained,
+      readOnly: change.readOnly ?? current.readOnly,
+      changedAt: change.changedAt,
+      changedBy: change.changedBy,
+      reason: change.reason ?? null,
+    };
     const body = {
       contained: next.contained,
       read_only: next.readOnly,
       changed_at: next.changedAt,
       changed_by: next.changedBy,
-      reason: next.reason ?? null,
+      reason: next.reason,
     };
-    await fs.writeFile(tmp, `${JSON.stringify(body)}\n`, { mode: 0o600 });
-    await fs.rename(tmp, this.file);
-    this.cached = null;
+    const tmp = `${this.file}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
+    try {
+      await fs.writeFile(tmp, `${JSON.stringify(body)}\n`, { mode: 0o600 });
+      await fs.rename(tmp, this.file);
+    } catch (err) {
+      await fs.rm(tmp, { force: true });
+      throw err;
+    } finally {
+      this.cached = null;
+    }
+    return next;
   }
 
   /** Sets the switch without naming who did it (tests and scripts). */

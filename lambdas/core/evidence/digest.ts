@@ -4,6 +4,7 @@ import type { AuditRecord } from '../audit';
 import { AirlockError } from '../errors';
 import type {
   ArchiveObject,
+  ArchiveVersion,
   AuditArchive,
   IntegrityProblem,
   IntegrityResult,
@@ -16,7 +17,9 @@ import type {
  * that hour with the SHA-256 of its exact bytes, and names the digest before it with the SHA-256
  * of that digest's exact bytes. Digests sit in the same Object Lock bucket as the records, so a
  * record deleted (hidden behind a delete marker), altered (shadowed by a new version) or planted
- * after its hour shows against the digest, and a digest touched shows against the next one.
+ * after its hour shows against the digest, and a digest touched shows against the next one. The
+ * bucket's versions are listed too, since someone who could hide a record and rewrite the digests
+ * from its hour on would leave a consistent current view: only the versions under it show that.
  */
 
 /** The `format` of every digest this module writes. */
@@ -25,6 +28,12 @@ export const DEFAULT_AUDIT_PREFIX = 'audit/';
 export const DEFAULT_DIGEST_PREFIX = 'digests/';
 /** How long after its end an hour is digested, so the records of its last seconds land first. */
 export const DEFAULT_SETTLE_MS = 10 * 60_000;
+/**
+ * How long after its end an hour's digest is due, for the verifiers: the function runs at 15
+ * past the hour (lib/audit-digest.ts), so a digest missing 30 minutes after is really missing,
+ * while one checked at 12 past is merely not written yet.
+ */
+export const DIGEST_DUE_MS = 30 * 60_000;
 export const HOUR_MS = 3_600_000;
 const DEFAULT_MAX_HOURS = 48;
 const DEFAULT_LOOKBACK_HOURS = 7 * 24;
@@ -110,7 +119,7 @@ export interface VerifyArchiveWindow {
   until: string;
   /** Epoch milliseconds: what "settled" and "retention past" are measured against. */
   now: number;
-  /** @default 10 minutes, as {@link digestHours} */
+  /** How long after its end an hour's digest is due. @default {@link DIGEST_DUE_MS} */
   settleMs?: number;
   /** @default 'audit/' */
   auditPrefix?: string;
@@ -165,6 +174,32 @@ export function stampOfAuditKey(key: string): number | null {
   return Number.isFinite(ms) ? ms : null;
 }
 
+/** The hour (epoch ms) of the `…/YYYY/MM/DD/HH/<name>` an audit key sits under, or null. */
+function hourOfAuditKey(key: string): number | null {
+  const m = /(\d{4})\/(\d{2})\/(\d{2})\/(\d{2})\/[^/]*$/.exec(key);
+  if (!m) return null;
+  return Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4]));
+}
+
+/**
+ * Why a record's `timestamp` does not match the hour and the time stamp of its key, or null when
+ * both match. The sink derives both from the record's own timestamp, so an honest record always
+ * matches exactly; one that does not was put there by hand (a backdated record under a later
+ * hour, say, which would otherwise be digested with that hour and read as an earlier event).
+ */
+function timestampMismatch(key: string, timestamp: unknown): string | null {
+  const t = typeof timestamp === 'string' ? Date.parse(timestamp) : Number.NaN;
+  const keyHour = hourOfAuditKey(key);
+  const keyStamp = stampOfAuditKey(key);
+  if (Number.isFinite(t) && keyHour === hourFloor(t) && keyStamp === t) return null;
+  const shown = (ms: number | null) => (ms === null ? 'none' : iso(ms));
+  return (
+    `its timestamp does not match its key: the record says ${JSON.stringify(timestamp) ?? 'nothing'}, ` +
+    `the key's hour is ${shown(keyHour)} and its time stamp ${shown(keyStamp)} (the sink names ` +
+    'every record after its own timestamp, so this one was written by hand, e.g. backdated)'
+  );
+}
+
 const OUTCOMES = 'completed|rejected|pending_approval|approved|denied|expired|failed';
 const KEY_REQUEST_ID = new RegExp(`^[^_]+_(.+)_(?:${OUTCOMES})_[0-9a-f]+\\.json$`);
 
@@ -210,6 +245,15 @@ async function mapLimit<T, R>(
   return out;
 }
 
+/** The digest prefixes of the UTC days holding the hours in [fromHour, toHour]. */
+function digestDayPrefixes(digestPrefix: string, fromHour: number, toHour: number): string[] {
+  const prefixes: string[] = [];
+  for (let d = Math.floor(fromHour / 86_400_000) * 86_400_000; d <= toHour; d += 86_400_000) {
+    prefixes.push(`${digestPrefix}${hourPath(d).slice(0, 10)}/`);
+  }
+  return prefixes;
+}
+
 /** The digests present for the hours in [fromHour, toHour], by hour: one listing per UTC day. */
 async function digestsPresent(
   archive: AuditArchive,
@@ -217,12 +261,10 @@ async function digestsPresent(
   fromHour: number,
   toHour: number,
 ): Promise<Map<number, string>> {
-  const days: number[] = [];
-  for (let d = Math.floor(fromHour / 86_400_000) * 86_400_000; d <= toHour; d += 86_400_000) {
-    days.push(d);
-  }
-  const listed = await mapLimit(days, READ_CONCURRENCY, (d) =>
-    archive.list(`${digestPrefix}${hourPath(d).slice(0, 10)}/`),
+  const listed = await mapLimit(
+    digestDayPrefixes(digestPrefix, fromHour, toHour),
+    READ_CONCURRENCY,
+    (prefix) => archive.list(prefix),
   );
   const found = new Map<number, string>();
   for (const key of listed.flat()) {
@@ -230,6 +272,72 @@ async function digestsPresent(
     if (hour !== null && hour >= fromHour && hour <= toHour) found.set(hour, key);
   }
   return found;
+}
+
+/**
+ * The versions (and delete markers) of every key under the prefixes, by key, newest first; null
+ * when the archive cannot list versions, so the caller says what went unchecked.
+ */
+async function versionsUnder(
+  archive: AuditArchive,
+  prefixes: readonly string[],
+): Promise<Map<string, ArchiveVersion[]> | null> {
+  const { listVersions } = archive;
+  if (!listVersions) return null;
+  let listed: ArchiveVersion[][];
+  try {
+    listed = await mapLimit(prefixes, READ_CONCURRENCY, (prefix) =>
+      listVersions.call(archive, prefix),
+    );
+  } catch (err) {
+    if (err instanceof AirlockError && err.code === 'method_not_allowed') return null;
+    throw err;
+  }
+  const byKeyMap = new Map<string, ArchiveVersion[]>();
+  for (const v of listed.flat()) {
+    const versions = byKeyMap.get(v.key);
+    if (versions) versions.push(v);
+    else byKeyMap.set(v.key, [v]);
+  }
+  return byKeyMap;
+}
+
+const VERSIONS_UNCHECKED =
+  'The archive cannot list object versions: records hidden behind a delete marker, and records ' +
+  'or digests shadowed by a second version, were not checked.';
+
+/** What the versions of one key show beyond its current version. */
+interface VersionFinding {
+  /** Every stored version is behind a delete marker: why, naming the versions still there. */
+  hidden: string | null;
+  /** More than one version was stored under the key: which. */
+  rewritten: string | null;
+  /** Only delete markers, no stored version under them. */
+  markersOnly: boolean;
+}
+
+/** What the versions of a key (newest first) show; a key written once and never deleted shows nothing. */
+function versionFinding(versions: readonly ArchiveVersion[]): VersionFinding {
+  const stored = versions.filter((v) => !v.deleteMarker);
+  const current = stored.find((v) => v.isLatest);
+  const marker =
+    versions.find((v) => v.deleteMarker && v.isLatest) ?? versions.find((v) => v.deleteMarker);
+  const ids = (vs: readonly ArchiveVersion[]) => vs.map((v) => v.versionId).join(', ');
+  const hidden =
+    stored.length > 0 && current === undefined
+      ? `hidden behind a delete marker${marker ? ` (${marker.versionId})` : ''}; the locked ` +
+        `version is still there: versionId ${ids(stored)} (read it with GetObject and that ` +
+        'versionId)'
+      : null;
+  let rewritten: string | null = null;
+  if (stored.length > 1) {
+    const older = stored.filter((v) => v !== current);
+    rewritten = current
+      ? `a second version was written: versionId ${current.versionId} (current) over ` +
+        `${ids(older)}; S3 keeps every version, and the oldest is the one written at the time`
+      : `a second version was written: versionIds ${ids(stored)} are stored under this key`;
+  }
+  return { hidden, rewritten, markersOnly: stored.length === 0 && versions.length > 0 };
 }
 
 /** The start of the newest hour that ended at least `settleMs` before `now`. */
@@ -253,7 +361,9 @@ async function entriesOfHour(archive: AuditArchive, prefix: string): Promise<Dig
  * runs produce one chain. Hours without records get a digest too (an empty hour proven empty).
  * With no digest in the lookback, the chain starts at the newest settled hour (`previous` null).
  * Throws when the archive fails; the digests written before the failure stay, and the next run
- * continues after them.
+ * continues after them. Throws `audit_unavailable`, writing nothing, when the versions of the
+ * digests in the lookback show one hidden behind a delete marker or written twice: a digest is
+ * written once and never deleted, and a new chain over a hidden one would launder the rewrite.
  */
 export async function digestHours(
   archive: AuditArchive,
@@ -264,13 +374,10 @@ export async function digestHours(
   const maxHours = Math.max(1, options.maxHours ?? DEFAULT_MAX_HOURS);
   const lookbackHours = Math.max(1, options.lookbackHours ?? DEFAULT_LOOKBACK_HOURS);
   const newest = newestSettledHour(options.now, options.settleMs ?? DEFAULT_SETTLE_MS);
+  const oldest = newest - (lookbackHours - 1) * HOUR_MS;
 
-  const present = await digestsPresent(
-    archive,
-    digestPrefix,
-    newest - (lookbackHours - 1) * HOUR_MS,
-    newest,
-  );
+  await refuseTamperedDigests(archive, digestPrefix, oldest, newest);
+  const present = await digestsPresent(archive, digestPrefix, oldest, newest);
   const lastHour = present.size === 0 ? null : Math.max(...present.keys());
   let previous: AuditDigest['previous'] = null;
   let start = newest;
@@ -304,6 +411,36 @@ export async function digestHours(
     previous = { key, sha256: sha256(stored).toString('hex') };
   }
   return result;
+}
+
+/**
+ * Throws, naming them, when a digest of the hours [fromHour, toHour] is hidden behind a delete
+ * marker (`putOnce` would succeed over the marker and start a new chain) or has a second version.
+ * Without a version listing there is nothing to check.
+ */
+async function refuseTamperedDigests(
+  archive: AuditArchive,
+  digestPrefix: string,
+  fromHour: number,
+  toHour: number,
+): Promise<void> {
+  const versions = await versionsUnder(archive, digestDayPrefixes(digestPrefix, fromHour, toHour));
+  const tampered: string[] = [];
+  for (const [key, history] of [...(versions ?? [])].sort(([a], [b]) => byKey(a, b))) {
+    const hour = hourOfDigestKey(key, digestPrefix);
+    if (hour === null || hour < fromHour || hour > toHour) continue;
+    const { hidden, rewritten } = versionFinding(history);
+    if (hidden !== null) tampered.push(`${key} is ${hidden}`);
+    if (rewritten !== null) tampered.push(`${key}: ${rewritten}`);
+  }
+  if (tampered.length > 0) {
+    throw new AirlockError(
+      'audit_unavailable',
+      `Refusing to write audit digests: ${tampered.join('; ')}. Digests are written once and ` +
+        'never deleted, so the chain was tampered with, and a new digest over it would hide ' +
+        'that. Run `airlock verify` over those hours and investigate before digesting again.',
+    );
+  }
 }
 
 /**
@@ -376,9 +513,11 @@ interface ReadObject {
 /**
  * Verifies the audit records of a time window in the bucket itself: for each UTC hour touching
  * [since, until), every object's bytes against S3's stored SHA-256 checksum, its Object Lock
- * retention, and the hour's digest (nothing missing, altered or added), and the digest chain from
- * the hour before the window to the hour after it (where those digests exist). Returns the
- * window's records (exact text, parsed) and the material an offline verifier needs
+ * retention, its `timestamp` against its key, and the hour's digest (nothing missing, altered or
+ * added); the versions under each hour and under the digests read (a record hidden behind a
+ * delete marker, or a record or digest with a second version); and the digest chain from the
+ * hour before the window to the hour after it (where those digests exist). Returns the window's
+ * records (exact text, parsed) and the material an offline verifier needs
  * ({@link verifyDigestMaterial}). Throws `validation_failed` for a malformed window, and whatever
  * the archive throws when it cannot be read (a failed read proves nothing either way).
  */
@@ -389,7 +528,7 @@ export async function verifyArchiveWindow(
   const { since, until } = parseWindow(window);
   const auditPrefix = window.auditPrefix ?? DEFAULT_AUDIT_PREFIX;
   const digestPrefix = window.digestPrefix ?? DEFAULT_DIGEST_PREFIX;
-  const settleMs = window.settleMs ?? DEFAULT_SETTLE_MS;
+  const settleMs = window.settleMs ?? DIGEST_DUE_MS;
   const hours: number[] = [];
   for (let h = hourFloor(since); h < until; h += HOUR_MS) hours.push(h);
   const first = hours[0] as number;
@@ -425,12 +564,22 @@ export async function verifyArchiveWindow(
     );
   }
   const all = [...objectsByHour.values()].flat();
+  // Listed after the current objects: a version written meanwhile shows up as a second one.
+  const auditVersions = await versionsUnder(
+    archive,
+    hours.map((h) => auditHourPrefix(h, auditPrefix)),
+  );
+  const digestVersions = await versionsUnder(
+    archive,
+    digestDayPrefixes(digestPrefix, first - HOUR_MS, last + HOUR_MS),
+  );
 
   const problems: IntegrityProblem[] = [];
   const notes: string[] = [];
   const rid = (o: ReadObject) => o.record?.request_id ?? requestIdOfKey(o.object.key);
+  if (auditVersions === null || digestVersions === null) notes.push(VERSIONS_UNCHECKED);
 
-  // The objects themselves: parsable, checksum, lock.
+  // The objects themselves: parsable, named by their own time, checksum, lock.
   const lockReported = all.some(
     (o) => o.object.lockMode !== undefined || o.object.retainUntil !== undefined,
   );
@@ -446,6 +595,9 @@ export async function verifyArchiveWindow(
     const { key, checksumSha256, lockMode, retainUntil } = o.object;
     if (o.record === null) {
       problems.push(problem('unparsable', key, 'the object is not a JSON audit record', rid(o)));
+    } else {
+      const mismatch = timestampMismatch(key, o.record.timestamp);
+      if (mismatch !== null) problems.push(problem('altered', key, mismatch, rid(o)));
     }
     if (checksumSha256 === undefined) withoutChecksum += 1;
     else if (/-\d+$/.test(checksumSha256)) composite += 1;
@@ -482,16 +634,30 @@ export async function verifyArchiveWindow(
     );
   }
 
-  // The digests: each parsable, each hour against its digest.
+  // The digests: each parsable, each hour against its digest and its versions.
   const digests = new Map<number, AuditDigest>();
   for (const h of digestHoursRead) {
     const parsed = parseDigest(digestBodies.get(h) as Buffer, h);
     if ('digest' in parsed) digests.set(h, parsed.digest);
     else problems.push(problem('unparsable', digestKey(h, digestPrefix), parsed.error));
   }
+  const markersOnly: string[] = [];
   for (const hour of hours) {
     const dKey = digestKey(hour, digestPrefix);
+    const prefix = auditHourPrefix(hour, auditPrefix);
     const objects = objectsByHour.get(hour) ?? [];
+    const findings = new Map<string, VersionFinding>();
+    for (const [key, history] of auditVersions ?? []) {
+      if (key.startsWith(prefix)) findings.set(key, versionFinding(history));
+    }
+    /** The finding of `key` of that kind, said once: the first problem about the key carries it. */
+    const take = (key: string, kind: 'hidden' | 'rewritten'): string | null => {
+      const finding = findings.get(key);
+      const said = finding?.[kind] ?? null;
+      if (finding) finding[kind] = null;
+      return said;
+    };
+    const digest = digests.get(hour);
     if (!digestBodies.has(hour)) {
       if (hour + HOUR_MS + settleMs <= window.now) {
         problems.push(
@@ -508,50 +674,96 @@ export async function verifyArchiveWindow(
           `The hour ${iso(hour)} is not digested yet: its records are not proven complete.`,
         );
       }
-      continue;
-    }
-    const digest = digests.get(hour);
-    if (!digest) continue; // reported as unparsable above
-    const listed = new Map(digest.objects.map((e) => [e.key, e]));
-    const stored = new Map(objects.map((o) => [o.object.key, o]));
-    for (const entry of digest.objects) {
-      const o = stored.get(entry.key);
-      if (!o) {
-        problems.push(
-          problem(
-            'missing',
-            entry.key,
-            `${dKey} lists this record but the bucket no longer shows it: it was deleted or ` +
-              'hidden behind a delete marker (its locked version may still be listed with ' +
-              'ListObjectVersions)',
-            requestIdOfKey(entry.key),
-          ),
-        );
-      } else if (o.hex !== entry.sha256) {
-        problems.push(
-          problem(
-            'altered',
-            entry.key,
-            `${dKey} records SHA-256 ${entry.sha256} (${entry.bytes} bytes); the object now ` +
-              `hashes to ${o.hex} (${o.object.body.length} bytes)`,
-            rid(o),
-          ),
-        );
+    } else if (digest) {
+      const listed = new Map(digest.objects.map((e) => [e.key, e]));
+      const stored = new Map(objects.map((o) => [o.object.key, o]));
+      for (const entry of digest.objects) {
+        const o = stored.get(entry.key);
+        if (!o) {
+          const hidden = take(entry.key, 'hidden');
+          const gone =
+            hidden !== null
+              ? `it is ${hidden}`
+              : auditVersions !== null
+                ? 'it was deleted: no version of it is left'
+                : 'it was deleted or hidden behind a delete marker (its locked version may ' +
+                  'still be listed with ListObjectVersions)';
+          problems.push(
+            problem(
+              'missing',
+              entry.key,
+              `${dKey} lists this record but the bucket no longer shows it: ${gone}`,
+              requestIdOfKey(entry.key),
+            ),
+          );
+        } else if (o.hex !== entry.sha256) {
+          const rewritten = take(entry.key, 'rewritten');
+          problems.push(
+            problem(
+              'altered',
+              entry.key,
+              `${dKey} records SHA-256 ${entry.sha256} (${entry.bytes} bytes); the object now ` +
+                `hashes to ${o.hex} (${o.object.body.length} bytes)` +
+                (rewritten === null ? '' : `: ${rewritten}`),
+              rid(o),
+            ),
+          );
+        }
+      }
+      for (const o of objects) {
+        if (!listed.has(o.object.key)) {
+          problems.push(
+            problem(
+              'not_in_digest',
+              o.object.key,
+              `${dKey} does not list this object: it was written after the hour was digested, ` +
+                'or planted',
+              rid(o),
+            ),
+          );
+        }
       }
     }
-    for (const o of objects) {
-      if (!listed.has(o.object.key)) {
+    // What only the versions show: a record hidden before its hour was digested (or under a
+    // digest rewritten without it), a second version the digest check did not already name.
+    for (const [key, finding] of [...findings].sort(([a], [b]) => byKey(a, b))) {
+      if (finding.hidden !== null) {
         problems.push(
-          problem(
-            'not_in_digest',
-            o.object.key,
-            `${dKey} does not list this object: it was written after the hour was digested, ` +
-              'or planted',
-            rid(o),
-          ),
+          problem('missing', key, `the record is ${finding.hidden}`, requestIdOfKey(key)),
         );
       }
+      if (finding.rewritten !== null) {
+        problems.push(
+          problem('altered', key, `the record has ${finding.rewritten}`, requestIdOfKey(key)),
+        );
+      }
+      if (finding.markersOnly) markersOnly.push(key);
     }
+  }
+
+  // The versions of the digests read: each is written once and never deleted.
+  for (const [key, history] of [...(digestVersions ?? [])].sort(([a], [b]) => byKey(a, b))) {
+    const hour = hourOfDigestKey(key, digestPrefix);
+    if (hour === null || hour < first - HOUR_MS || hour > last + HOUR_MS) continue;
+    const { hidden, rewritten, markersOnly: onlyMarkers } = versionFinding(history);
+    if (hidden !== null) problems.push(problem('missing', key, `the digest is ${hidden}`));
+    if (rewritten !== null) {
+      problems.push(
+        problem(
+          'altered',
+          key,
+          `the digest has ${rewritten}; a digest is written once, so the current one is not ` +
+            'the one the digest function wrote',
+        ),
+      );
+    }
+    if (onlyMarkers) markersOnly.push(key);
+  }
+  if (markersOnly.length > 0) {
+    notes.push(
+      `Delete markers with no stored version under them (a refused or pointless delete, or a ` +
+        `version gone when its retention ended): ${markersOnly.sort(byKey).join(', ')}.`,
+    );
   }
 
   // The chain, from the first hour of the window to the hour after it.
@@ -644,17 +856,29 @@ function chainProblem(
 
 /**
  * The offline check of an evidence pack: the records' exact lines against the material's object
- * hashes and the digests (`altered`), every digested record of the window present (`missing`,
- * decided by the time stamp in each digested key), records no digest of their hour lists
- * (`not_in_digest`), and the digests chained (`digest_chain_broken`). Records of hours the material
- * has no digest for are not proven, and a note says so. Needs no AWS access.
+ * hashes and the digests (`altered`), each record's `timestamp` against its key (`altered`), every
+ * digested record of the window present (`missing`, decided by the time stamp in each digested
+ * key), records no digest of their hour lists (`not_in_digest`), the digests chained
+ * (`digest_chain_broken`), and, given `asOf` (when the pack was made, ISO 8601), a digest for
+ * every hour of the window that had ended and settled by then (`no_digest`), so hours cut off the
+ * end of a pack together with their digest show. Records of hours the material has no digest for
+ * are not proven, and a note says so. Needs no AWS access. Throws `validation_failed` for a
+ * malformed window or `asOf`.
  */
 export function verifyDigestMaterial(
   records: { key: string; line: string }[],
   material: DigestMaterial,
   window: { since: string; until: string },
+  asOf?: string,
 ): IntegrityResult {
   const { since, until } = parseWindow(window);
+  const madeAt = asOf === undefined ? null : Date.parse(asOf);
+  if (madeAt !== null && !Number.isFinite(madeAt)) {
+    throw new AirlockError(
+      'validation_failed',
+      'asOf must be an ISO 8601 date-time, e.g. 2026-03-02T10:00:00Z.',
+    );
+  }
   const problems: IntegrityProblem[] = [];
   const notes: string[] = [];
 
@@ -679,6 +903,13 @@ export function verifyDigestMaterial(
       problems.push(
         problem('altered', r.key, `the line hashes to ${hex}, the object read to ${entry.sha256}`),
       );
+    }
+    const timestamp = timestampOfLine(r.line);
+    if (timestamp === undefined) {
+      problems.push(problem('unparsable', r.key, 'the line is not a JSON audit record'));
+    } else {
+      const mismatch = timestampMismatch(r.key, timestamp);
+      if (mismatch !== null) problems.push(problem('altered', r.key, mismatch));
     }
     const owner = digests.find((d) => r.key.startsWith(d.digest.prefix));
     if (!owner) {
@@ -738,6 +969,36 @@ export function verifyDigestMaterial(
     }
   }
 
+  // Every hour of the window due a digest by the time the pack was made has one in the material.
+  const digestedHours = new Set(material.digests.map((d) => hourOfKeyText(d.key)));
+  const like = material.digests[0]?.key;
+  const keyOfHour = (h: number) => (like === undefined ? digestKey(h) : digestKeyLike(like, h));
+  if (madeAt === null) {
+    notes.push(
+      'No time of making was given for the material: an hour of the window without a digest ' +
+        'is not reported, so records cut off together with their hour’s digest would not show.',
+    );
+  }
+  for (let h = firstHour; madeAt !== null && h < until; h += HOUR_MS) {
+    if (digestedHours.has(h)) continue;
+    if (h + HOUR_MS + DIGEST_DUE_MS <= madeAt) {
+      problems.push(
+        problem(
+          'no_digest',
+          keyOfHour(h),
+          `the hour ${iso(h)} had ended and settled when the pack was made (${asOf}), but the ` +
+            'material has no digest for it: its records are not proven complete (they may have ' +
+            'been cut from the pack with their digest)',
+        ),
+      );
+    } else {
+      notes.push(
+        `The hour ${iso(h)} was not digested yet when the pack was made: its records are not ` +
+          'proven complete.',
+      );
+    }
+  }
+
   return {
     ok: problems.length === 0,
     method: 'object-lock-digests',
@@ -745,6 +1006,17 @@ export function verifyDigestMaterial(
     problems,
     notes,
   };
+}
+
+/** The `timestamp` member of a JSON record line (whatever its type), or undefined when the line is no JSON object. */
+function timestampOfLine(line: string): unknown {
+  try {
+    const value: unknown = JSON.parse(line);
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
+    return (value as { timestamp?: unknown }).timestamp ?? null;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The hour a digest key names (`…/YYYY/MM/DD/HH.json`, any prefix), or null. */

@@ -68,6 +68,20 @@ export interface ArchiveObject {
   retainUntil?: string;
 }
 
+/**
+ * One version of a key of the audit bucket, as a version listing shows it: a stored version or a
+ * delete marker (which hides the versions under it from `list` and `get` without removing them).
+ */
+export interface ArchiveVersion {
+  key: string;
+  versionId: string;
+  /** True for the version `list` and `get` see (or the delete marker hiding the key). */
+  isLatest: boolean;
+  deleteMarker: boolean;
+  /** When S3 stored this version (or marker), ISO 8601, when known. */
+  lastModified?: string;
+}
+
 /** The audit bucket, as a port (S3 on AWS, an in-memory fake in tests). */
 export interface AuditArchive {
   /** Every key under `prefix`, sorted. */
@@ -76,4 +90,12 @@ export interface AuditArchive {
   get(key: string): Promise<ArchiveObject>;
   /** Writes `body` under `key` unless the key exists (never overwrites). */
   putOnce(key: string, body: string): Promise<'created' | 'exists'>;
+  /**
+   * Every version and delete marker of every key under `prefix`, the newest of a key first when
+   * the store says when each was written. Optional: without it, records hidden behind a delete
+   * marker and objects shadowed by a second version go unchecked (and the verifier says so).
+   * Throws `AirlockError('method_not_allowed')` when the store turns out to have no version
+   * listing (an S3 stand-in), which callers treat as if the method were absent.
+   */
+  listVersions?(prefix: string): Promise<ArchiveVersion[]>;
 }
