@@ -6,6 +6,7 @@
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { ApprovalCore, noteInputOf } from '../core/approvals';
 import type { AuditRecord } from '../core/audit';
+import { catalogHash } from '../core/catalog';
 import { AirlockError, asAirlockError } from '../core/errors';
 import { approvalRecordFields } from '../core/gateway';
 import { actionHash } from '../core/hash';
@@ -97,6 +98,7 @@ async function auditEvent(
     duration_ms: Math.max(0, clock.now() - startedAt),
     ...fields,
     hubspot_calls: calls,
+    catalog_hash: catalogHash(),
   });
 }
 

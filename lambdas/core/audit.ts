@@ -56,6 +56,8 @@ export interface AuditRecord {
   /** The policy rule behind a refusal, when the reason has several (e.g. which rate limit). */
   rule?: string;
   approval?: AuditApproval;
+  /** The hash of the tool definitions in force (`catalogHash()`, also on `GET /v1/tools`). */
+  catalog_hash: string;
 }
 
 /** The last HubSpot call's endpoint and status: the two audit fields that name one call. */

@@ -1,4 +1,5 @@
 import * as z from 'zod';
+import { canonicalJson, sha256Hex } from './hash';
 import { DEFAULT_LIMIT, MAX_LIMIT, NOTE_BODY_MAX } from './limits';
 import { ANY_CONTROL_CHARS, CONTROL_CHARS, INVISIBLE_CHARS } from './text';
 
@@ -197,6 +198,27 @@ export function openAiTools(): OpenAiTool[] {
       strict: true as const,
     },
   }));
+}
+
+/**
+ * The hash of a set of tool definitions: SHA-256 hex over their canonical JSON, so it names
+ * exactly what an agent is given (names, descriptions, parameters, strict mode).
+ */
+export function toolsHash(tools: readonly OpenAiTool[]): string {
+  return sha256Hex(canonicalJson(tools));
+}
+
+let catalogHashMemo: string | undefined;
+
+/**
+ * The hash of this gateway's tool definitions, answered by `GET /v1/tools` and stamped on every
+ * audit record: a client can pin the definitions it was reviewed with and refuse a gateway whose
+ * hash differs, and each record says which definitions were in force. A committed snapshot
+ * (tools.snapshot.json) fails a test when the catalog changes without it.
+ */
+export function catalogHash(): string {
+  catalogHashMemo ??= toolsHash(openAiTools());
+  return catalogHashMemo;
 }
 
 export interface OpenAiTool {

@@ -1,6 +1,6 @@
 import { ApprovalCore, noteInputOf } from './approvals';
 import { type AuditApproval, type AuditOutcome, type AuditRecord, lastCall } from './audit';
-import { findAction, openAiTools, type ValidatedAction } from './catalog';
+import { catalogHash, findAction, openAiTools, type ValidatedAction } from './catalog';
 import { AirlockError, asAirlockError, errorAnswer, type HttpAnswer } from './errors';
 import { actionHash } from './hash';
 import { checkPrompt, type PromptMode } from './policy';
@@ -120,6 +120,7 @@ export class Gateway {
       duration_ms: Math.max(0, this.deps.clock.now() - meta.startedAt),
       ...fields,
       hubspot_calls: calls,
+      catalog_hash: catalogHash(),
     };
     try {
       await this.deps.audit.append(redactSecrets(record, this.deps.secrets?.() ?? []));
@@ -466,7 +467,11 @@ export class Gateway {
       await this.ensureOpen(caller);
       const tools = openAiTools();
       await this.audit(meta, { ...fields, outcome: 'completed', response_status: 200 });
-      return { status: 200, headers: {}, body: { request_id: meta.requestId, tools } };
+      return {
+        status: 200,
+        headers: {},
+        body: { request_id: meta.requestId, catalog_hash: catalogHash(), tools },
+      };
     } catch (err) {
       return this.refuse(meta, err, fields);
     }

@@ -1,4 +1,5 @@
 import type { AuditRecord } from './audit';
+import { catalogHash } from './catalog';
 import { approvalRecordFields } from './gateway';
 import type {
   Approval,
@@ -252,6 +253,7 @@ export class Operator {
       response_status: 200,
       duration_ms: Math.max(0, this.deps.clock.now() - meta.startedAt),
       ...fields,
+      catalog_hash: catalogHash(),
     };
     await this.deps.audit.append(redactSecrets(record, this.deps.secrets?.() ?? []));
   }

@@ -1,3 +1,4 @@
+import { catalogHash } from '../../lambdas/core/catalog';
 import { DEMO } from '../../lambdas/emulator/seed';
 import type { Emulator } from '../../lambdas/emulator/server';
 import { FAKE_HUBSPOT_TOKEN } from '../helpers/fake-credentials';
@@ -97,7 +98,10 @@ export const CASES: ContractCase[] = [
     method: 'GET',
     path: '/v1/tools',
     status: 200,
-    check: (b) => expect((b.tools as unknown[]).length).toBe(4),
+    check: (b) => {
+      expect((b.tools as unknown[]).length).toBe(4);
+      expect(b.catalog_hash).toBe(catalogHash());
+    },
   },
   {
     name: 'malformed JSON',

@@ -1,4 +1,5 @@
 import type { AuditRecord } from '../../lambdas/core/audit';
+import { catalogHash } from '../../lambdas/core/catalog';
 
 /**
  * An audit record of a completed read, as the gateway writes one, with `overrides` applied:
@@ -22,6 +23,7 @@ export function auditRecord(overrides: Partial<AuditRecord> = {}): AuditRecord {
     hubspot_status: 200,
     hubspot_calls: [],
     duration_ms: 42,
+    catalog_hash: catalogHash(),
     ...overrides,
   };
 }

@@ -1,6 +1,7 @@
 import { LocalMetrics } from '../../lambdas/adapters/local/local-metrics';
 import { alarmRules } from '../../lambdas/core/alarms';
 import type { AuditRecord } from '../../lambdas/core/audit';
+import { catalogHash } from '../../lambdas/core/catalog';
 import {
   emfLine,
   emfMetrics,
@@ -36,6 +37,7 @@ function record(overrides: Partial<AuditRecord> = {}): AuditRecord {
     ],
     duration_ms: 20,
     record_count: 2,
+    catalog_hash: catalogHash(),
     ...overrides,
   };
 }
@@ -306,6 +308,7 @@ function baseRecord(): AuditRecord {
     hubspot_status: null,
     hubspot_calls: [],
     duration_ms: 1,
+    catalog_hash: catalogHash(),
   };
 }
 
