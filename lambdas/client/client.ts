@@ -255,7 +255,7 @@ export class AirlockClient {
     } catch (cause) {
       throw new AirlockApiError(
         'network_error',
-        `The gateway at ${url.origin} did not answer (${cause instanceof Error ? cause.name : 'error'}).`,
+        `The gateway at ${url.origin} did not answer (${reasonOf(cause)}).`,
       );
     }
     const text = await res.text();
@@ -284,6 +284,13 @@ export class AirlockClient {
       Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter : undefined,
     );
   }
+}
+
+/** Why a fetch failed, in a word: ECONNREFUSED, ENOTFOUND, TimeoutError... */
+function reasonOf(cause: unknown): string {
+  const inner = (cause as { cause?: { code?: unknown } } | null)?.cause?.code;
+  if (typeof inner === 'string') return inner;
+  return cause instanceof Error ? cause.name : 'error';
 }
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {

@@ -144,6 +144,7 @@ describe('the client, failures that are not the gateway’s', () => {
       .catch((e: unknown) => e);
 
     expect(err).toMatchObject({ code: 'network_error', retryable: true });
+    expect((err as Error).message).toContain('ECONNREFUSED');
   });
 
   it('reports unexpected_response for an answer that is not JSON (a proxy’s error page)', async () => {
