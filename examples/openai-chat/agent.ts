@@ -194,12 +194,12 @@ function pendingOf(events: AgentEvent[]): PendingWrite[] {
 }
 
 /**
- * The local gateway from the environment: `AIRLOCK_URL` (default http://127.0.0.1:8787) and the
+ * The local gateway from the environment: `AIRLOCK_URL` (default http://127.0.0.1:$PORT, 8787, as `npm start` serves it) and the
  * agent key from `AIRLOCK_API_KEY`, else the `api_key` that `npm start` saved in
  * `<AIRLOCK_DATA_DIR or .airlock>/keys.json`.
  */
 export async function localGatewayFromEnv(env: NodeJS.ProcessEnv = process.env) {
-  const url = env.AIRLOCK_URL ?? 'http://127.0.0.1:8787';
+  const url = env.AIRLOCK_URL ?? `http://127.0.0.1:${env.PORT ?? '8787'}`;
   let apiKey = env.AIRLOCK_API_KEY;
   const file = keysFile(path.resolve(env.AIRLOCK_DATA_DIR ?? '.airlock'));
   if (!apiKey) {
