@@ -14,6 +14,7 @@ import { createInterface } from 'node:readline/promises';
 import {
   Agent,
   type FunctionTool,
+  MaxTurnsExceededError,
   OpenAIChatCompletionsModel,
   Runner,
   setTracingDisabled,
@@ -125,12 +126,24 @@ export async function runAgents(options: RunAgentsOptions): Promise<AgentsRun> {
     }),
   });
   const runner = new Runner({ tracingDisabled: true });
-
-  let result = await runner.run(agent, prompt, { maxTurns });
-  for (let round = 0; result.interruptions.length > 0; round++) {
-    if (round >= maxTurns) {
-      throw new Error(`Still asking for confirmations after ${maxTurns} rounds.`);
+  const stopped = (): AgentsRun => ({
+    answer: `Stopped after ${maxTurns} turns without a final answer.`,
+    events,
+    pending: events.flatMap((e) => (e.type === 'pending_approval' ? [e.write] : [])),
+  });
+  // A model that keeps calling tools is stopped, as in the chat example, not thrown at the user.
+  const run = async (input: Parameters<Runner['run']>[1]) => {
+    try {
+      return await runner.run(agent, input, { maxTurns });
+    } catch (err) {
+      if (err instanceof MaxTurnsExceededError) return null;
+      throw err;
     }
+  };
+
+  let result = await run(prompt);
+  for (let round = 0; result && result.interruptions.length > 0; round++) {
+    if (round >= maxTurns) return stopped();
     for (const item of result.interruptions) {
       const name = item.name ?? '(unnamed tool)';
       const approved = await confirm({ name, arguments: parseArguments(item.arguments) });
@@ -138,8 +151,9 @@ export async function runAgents(options: RunAgentsOptions): Promise<AgentsRun> {
       if (approved) result.state.approve(item);
       else result.state.reject(item, { message: DECLINED });
     }
-    result = await runner.run(agent, result.state, { maxTurns });
+    result = await run(result.state);
   }
+  if (!result) return stopped();
   const pending = events.flatMap((e) => (e.type === 'pending_approval' ? [e.write] : []));
   return { answer: String(result.finalOutput ?? ''), events, pending };
 }

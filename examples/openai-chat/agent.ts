@@ -56,6 +56,11 @@ export interface RunAgentOptions {
   prompt: string;
   /** Model calls at most: a model that keeps calling tools is stopped. @default 5 */
   maxRounds?: number;
+  /**
+   * Tool calls run per model answer; more are answered "not run". A text the model read (an
+   * email subject, say) must not turn into dozens of held writes at once. @default 4
+   */
+  maxCallsPerRound?: number;
   /** Progress lines (tool calls and the gateway's answers). */
   log?: (line: string) => void;
 }
@@ -72,11 +77,19 @@ export async function runAgent(options: RunAgentOptions): Promise<AgentRun> {
     { role: 'user', content: prompt },
   ];
 
-  for (let round = 0; round < maxRounds; round++) {
-    const completion = await openai.chat.completions.create({ model, messages, tools });
+  const maxCalls = options.maxCallsPerRound ?? 4;
+  for (let round = 0; round <= maxRounds; round++) {
+    // The last call gets no tools: the model reports on what the tools answered.
+    const last = round === maxRounds;
+    const completion = await openai.chat.completions.create({
+      model,
+      messages,
+      tools,
+      ...(last ? { tool_choice: 'none' as const } : {}),
+    });
     const message = completion.choices[0]?.message;
     if (!message) throw new Error('The model answered with no message.');
-    const calls = message.tool_calls ?? [];
+    const calls = last ? [] : (message.tool_calls ?? []);
     if (calls.length === 0) {
       return {
         answer: message.content ?? message.refusal ?? '',
@@ -86,14 +99,16 @@ export async function runAgent(options: RunAgentOptions): Promise<AgentRun> {
     }
     messages.push(message);
     // One at a time, in the model's order: a later call may depend on an earlier one's answer.
-    for (const call of calls) {
-      const output = await executeToolCall(
-        gateway,
-        call,
-        { userId, agentPrompt: prompt },
-        events,
-        log,
-      );
+    for (const [i, call] of calls.entries()) {
+      const output =
+        i < maxCalls
+          ? await executeToolCall(gateway, call, { userId, agentPrompt: prompt }, events, log)
+          : {
+              error: {
+                code: 'too_many_calls',
+                message: `Not run: at most ${maxCalls} tool calls per answer. Ask again if it is still needed.`,
+              },
+            };
       messages.push({ role: 'tool', tool_call_id: call.id, content: JSON.stringify(output) });
     }
   }
@@ -215,7 +230,8 @@ export async function localGatewayFromEnv(env: NodeJS.ProcessEnv = process.env) 
       `No agent key: set AIRLOCK_API_KEY, or start the gateway once (npm start) so it writes ${file}.`,
     );
   }
-  return { gateway: AirlockClient.local({ apiKey, url }), url };
+  const pin = env.AIRLOCK_CATALOG_HASH ? { expectedCatalogHash: env.AIRLOCK_CATALOG_HASH } : {};
+  return { gateway: AirlockClient.local({ apiKey, url, ...pin }), url };
 }
 
 /** Waits for each held write's decision and says how it ended. */

@@ -5,7 +5,7 @@
  */
 import { defaultProvider } from '@aws-sdk/credential-provider-node';
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@smithy/types';
-import type { OpenAiTool } from '../core/catalog';
+import { type OpenAiTool, toolsHash } from '../core/catalog';
 import type { ErrorCode } from '../core/errors';
 import { regionOfApiUrl, sigv4Signer } from './sigv4';
 
@@ -90,19 +90,21 @@ export class AirlockApiError extends Error {
     readonly details?: unknown,
     /** Seconds to wait before retrying (`Retry-After`), when the gateway says. */
     readonly retryAfterSeconds?: number,
+    /** The method of the failed call: a lost answer to a POST may hide a write already queued. */
+    readonly method?: 'GET' | 'POST',
   ) {
     super(message);
     this.name = 'AirlockApiError';
   }
 
-  /** Worth retrying later, unchanged: rate limits, timeouts and unavailable dependencies. */
+  /**
+   * Worth retrying later, unchanged: rate limits, timeouts and unavailable dependencies. Not a
+   * POST whose answer was lost (`network_error`): the gateway may have queued the write, and
+   * a retry would queue a second one; check with the person (or the audit log) first.
+   */
   get retryable(): boolean {
-    return (
-      this.code === 'network_error' ||
-      this.code === 'rate_limited' ||
-      this.status === 503 ||
-      this.status === 504
-    );
+    if (this.code === 'network_error') return this.method !== 'POST';
+    return this.code === 'rate_limited' || this.status === 503 || this.status === 504;
   }
 }
 
@@ -188,10 +190,19 @@ export class AirlockClient {
   }
 
   /** `GET /v1/actions/{request_id}`. */
-  async getStatus(requestId: string): Promise<WriteStatus> {
+  async getStatus(requestId: string, signal?: AbortSignal): Promise<WriteStatus> {
+    // A request id is what the gateway gave: never a path of the model's making (`..`).
+    if (!/^[A-Za-z0-9_-]{1,128}$/.test(requestId)) {
+      throw new AirlockApiError(
+        'validation_failed',
+        'A request_id is letters, digits, "_" and "-" (as the gateway returned it).',
+      );
+    }
     return (await this.request(
       'GET',
-      `/actions/${encodeURIComponent(requestId)}`,
+      `/actions/${requestId}`,
+      undefined,
+      signal,
     )) as unknown as WriteStatus;
   }
 
@@ -206,7 +217,7 @@ export class AirlockClient {
     const deadline = Date.now() + options.timeoutMs;
     let wait = options.pollMs ?? 1000;
     for (;;) {
-      const status = await this.getStatus(requestId);
+      const status = await this.getStatus(requestId, options.signal);
       if (TERMINAL.has(status.status) || Date.now() >= deadline) return status;
       await sleep(Math.min(wait, Math.max(0, deadline - Date.now())), options.signal);
       // Decisions take a person minutes: back off to one poll every 10 s.
@@ -217,6 +228,16 @@ export class AirlockClient {
   /** `GET /v1/tools`: the catalog as OpenAI tools, checked against the pinned hash. */
   async listTools(): Promise<ToolList> {
     const list = (await this.request('GET', '/tools')) as unknown as ToolList;
+    // The hash is checked against the tools themselves, so definitions rewritten on the way
+    // (a proxy, plain HTTP) cannot hide behind the hash they came with.
+    if (!Array.isArray(list.tools) || toolsHash(list.tools) !== list.catalog_hash) {
+      throw new AirlockApiError(
+        'catalog_mismatch',
+        'The tool definitions received do not match their own catalog_hash: they were changed on the way.',
+        200,
+        list.request_id ?? null,
+      );
+    }
     const expected = this.options.expectedCatalogHash;
     if (expected && list.catalog_hash !== expected) {
       throw new AirlockApiError(
@@ -233,6 +254,7 @@ export class AirlockClient {
     method: 'GET' | 'POST',
     path: string,
     payload?: unknown,
+    signal?: AbortSignal,
   ): Promise<Record<string, unknown>> {
     const url = new URL(`${this.base}${path}`);
     const body = payload === undefined ? undefined : JSON.stringify(payload);
@@ -250,22 +272,32 @@ export class AirlockClient {
         method,
         headers,
         body,
-        signal: AbortSignal.timeout(this.options.timeoutMs ?? 30_000),
+        signal: AbortSignal.any([
+          AbortSignal.timeout(this.options.timeoutMs ?? 30_000),
+          ...(signal ? [signal] : []),
+        ]),
       });
     } catch (cause) {
       throw new AirlockApiError(
         'network_error',
         `The gateway at ${url.origin} did not answer (${reasonOf(cause)}).`,
+        null,
+        null,
+        undefined,
+        undefined,
+        method,
       );
     }
     const text = await res.text();
     let parsed: Record<string, unknown>;
     try {
-      parsed = JSON.parse(text) as Record<string, unknown>;
+      const json: unknown = JSON.parse(text);
+      if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new Error();
+      parsed = json as Record<string, unknown>;
     } catch {
       throw new AirlockApiError(
         'unexpected_response',
-        `The gateway answered ${res.status} with a body that is not JSON.`,
+        `The gateway answered ${res.status} with a body that is not a JSON object.`,
         res.status,
         res.headers.get('x-request-id'),
       );
@@ -299,14 +331,14 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
       reject(signal.reason);
       return;
     }
-    const timer = setTimeout(resolve, ms);
-    signal?.addEventListener(
-      'abort',
-      () => {
-        clearTimeout(timer);
-        reject(signal.reason);
-      },
-      { once: true },
-    );
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal?.reason);
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
   });
 }

@@ -38,7 +38,7 @@ export interface McpConfig {
     | { kind: 'aws'; apiUrl: string; region?: string };
   userId: string;
   catalogHash: string | null;
-  transport: { kind: 'stdio' } | { kind: 'http'; port: number; key: string | null };
+  transport: { kind: 'stdio' } | { kind: 'http'; port: number; key: string };
 }
 
 /** A mistake in the arguments or environment: exit 2 with the usage. */
@@ -103,8 +103,13 @@ export async function resolveConfig(argv: string[], env: NodeJS.ProcessEnv): Pro
     if (!/^\d+$/.test(portText) || port > 65535) {
       throw new UsageError(`--port must be a port number (got ${portText}).`);
     }
-    const key = env.AIRLOCK_MCP_KEY || null;
-    if (key !== null && (key.length < 24 || !/^[\x21-\x7e]+$/.test(key))) {
+    const key = env.AIRLOCK_MCP_KEY ?? '';
+    if (key === '') {
+      throw new UsageError(
+        '--http needs AIRLOCK_MCP_KEY (at least 24 printable characters): every request must carry it as a bearer key, or any local process could act for AIRLOCK_USER_ID. Give the same key to the MCP client (its Authorization header).',
+      );
+    }
+    if (key.length < 24 || !/^[\x21-\x7e]+$/.test(key)) {
       throw new UsageError(
         'AIRLOCK_MCP_KEY must be at least 24 printable characters without spaces.',
       );

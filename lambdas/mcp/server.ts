@@ -225,6 +225,8 @@ function pendingResult(result: PendingWrite): CallToolResult {
         type: 'text',
         text: `Pending approval: a person must approve this write before it runs; nothing is written yet. Approval ${result.approval.id} expires at ${result.approval.expires_at}. Status: ${result.status_url} (or ${STATUS_TOOL} with request_id ${result.request_id}).`,
       },
+      // The spec asks that structured content also come serialized, for clients without it.
+      { type: 'text', text: JSON.stringify(result) },
     ],
     structuredContent: { ...result } as Record<string, unknown>,
   };
@@ -247,6 +249,7 @@ function statusResult(status: WriteStatus): CallToolResult {
         type: 'text',
         text: `Write ${status.request_id} (${status.action}): ${what[status.status]}`,
       },
+      { type: 'text', text: JSON.stringify(status) },
     ],
     structuredContent: { ...status } as Record<string, unknown>,
   };
@@ -292,8 +295,12 @@ function errorResult(code: string, message: string): CallToolResult {
 export interface McpHttpOptions extends McpServerOptions {
   /** On 127.0.0.1 only. 0 picks a free port. @default 8788 */
   port?: number;
-  /** When set, every request must carry `Authorization: Bearer <key>`. */
-  key?: string | null;
+  /**
+   * Every request must carry `Authorization: Bearer <key>`: on a shared machine any local user
+   * could otherwise act for `userId`, and against the deployed API with the operator's AWS
+   * credentials.
+   */
+  key: string;
   /** Sessions kept at once; the oldest is closed past it. @default 32 */
   maxSessions?: number;
 }
@@ -332,7 +339,7 @@ function refuse(res: http.ServerResponse, status: number, message: string): void
  */
 export async function startMcpHttp(options: McpHttpOptions): Promise<McpHttp> {
   const log = options.log ?? stderr;
-  const key = options.key ?? null;
+  const key: string | null = options.key;
   const maxSessions = options.maxSessions ?? 32;
   // Fails here, at start, rather than on the first session, if the catalog cannot be served.
   mcpTools(options.catalog);

@@ -186,11 +186,11 @@ describe('the OpenAI chat example (openai package)', () => {
     fake.requests.length = 0;
   });
 
-  it('stops a model that keeps calling tools after the round limit', async () => {
+  it('stops a model that keeps calling tools after the round limit and has it report', async () => {
     const again = {
       toolCalls: [{ name: 'search_company', arguments: { name: 'Acme', domain: null, limit: 1 } }],
     };
-    fake.script([again, again, again]);
+    fake.script([again, again, { text: 'I searched for Acme twice.' }]);
 
     const result = await runAgent({
       gateway,
@@ -201,8 +201,41 @@ describe('the OpenAI chat example (openai package)', () => {
       maxRounds: 2,
     });
 
-    expect(result.answer).toMatch(/Stopped after 2 rounds/);
-    expect(fake.chatRequests()).toHaveLength(2);
-    expect(fake.remaining()).toBe(1);
+    expect(result.answer).toBe('I searched for Acme twice.');
+    const requests = fake.chatRequests();
+    expect(requests).toHaveLength(3);
+    expect(requests[2]?.tool_choice).toBe('none');
+    const searches = (await t.audit()).filter(
+      (r) => r.user_id === 'u-loop' && r.action === 'search_company',
+    );
+    expect(searches).toHaveLength(2);
+  });
+
+  it('runs at most four tool calls of one answer, and says so for the rest', async () => {
+    const note = (i: number) => ({
+      name: 'create_note',
+      arguments: { contact_id: DEMO.acmeContactId, company_id: null, body: `Note ${i}` },
+    });
+    fake.script([
+      { toolCalls: [1, 2, 3, 4, 5, 6].map(note) },
+      { text: 'Four notes wait for approval.' },
+    ]);
+
+    await runAgent({
+      gateway,
+      openai,
+      model: 'gpt-test',
+      userId: 'u-burst',
+      prompt: 'Log six notes',
+    });
+
+    const queued = (await t.audit()).filter(
+      (r) => r.user_id === 'u-burst' && r.outcome === 'pending_approval',
+    );
+    expect(queued).toHaveLength(4);
+    const refused = fake
+      .toolMessages()
+      .filter((m) => JSON.stringify(m.content).includes('too_many_calls'));
+    expect(refused).toHaveLength(2);
   });
 });

@@ -230,13 +230,19 @@ describe('the MCP server configuration', () => {
         '--port',
         '9000',
       ],
-      { AIRLOCK_USER_ID: 'u-1' },
+      { AIRLOCK_USER_ID: 'u-1', AIRLOCK_MCP_KEY: 'm'.repeat(32) },
     );
     expect(config.gateway).toEqual({
       kind: 'aws',
       apiUrl: 'https://abc123.execute-api.eu-west-1.amazonaws.com/v1',
     });
-    expect(config.transport).toEqual({ kind: 'http', port: 9000, key: null });
+    expect(config.transport).toEqual({ kind: 'http', port: 9000, key: 'm'.repeat(32) });
+  });
+
+  it('refuses to serve HTTP without a key of its own', async () => {
+    await expect(
+      resolveConfig(['--http'], { AIRLOCK_USER_ID: 'u-1', AIRLOCK_API_KEY: 'k' }),
+    ).rejects.toThrow(/--http needs AIRLOCK_MCP_KEY/);
   });
 
   it('refuses a pin that is not a catalog hash and a short MCP key', async () => {
