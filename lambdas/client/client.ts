@@ -7,6 +7,7 @@ import { defaultProvider } from '@aws-sdk/credential-provider-node';
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@smithy/types';
 import { type OpenAiTool, toolsHash } from '../core/catalog';
 import type { ErrorCode } from '../core/errors';
+import type { ApprovalStatus } from '../core/ports';
 import { regionOfApiUrl, sigv4Signer } from './sigv4';
 
 /** Who the action is for and what the model was asked: the audit record's two first fields. */
@@ -39,13 +40,8 @@ export interface PendingWrite {
 
 export type ActionResult = ReadResult | PendingWrite;
 
-export type WriteStatusValue =
-  | 'pending_approval'
-  | 'approved'
-  | 'denied'
-  | 'expired'
-  | 'completed'
-  | 'failed';
+/** Where a write stands: the approval's status, as the gateway keeps it. */
+export type WriteStatusValue = ApprovalStatus;
 
 /** `GET /v1/actions/{request_id}`: where a write stands. */
 export interface WriteStatus {

@@ -9,6 +9,20 @@ import { startTestApp, type TestApp } from '../helpers/local-app';
 
 const CONTEXT = { userId: 'u-42', agentPrompt: 'Help me with Acme.' };
 
+/** A server that answers every request with `status`, `body` and `headers`. */
+async function answering(status: number, body: string, headers: Record<string, string> = {}) {
+  const server = http.createServer((_req, res) => {
+    res.writeHead(status, { 'content-type': 'application/json', ...headers });
+    res.end(body);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return {
+    client: AirlockClient.local({ apiKey: 'k'.repeat(32), url }),
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  };
+}
+
 describe('the client against local mode (bearer key, over HTTP)', () => {
   let t: TestApp;
   let client: AirlockClient;
@@ -148,42 +162,26 @@ describe('the client, failures that are not the gateway’s', () => {
   });
 
   it('reports unexpected_response for an answer that is not JSON (a proxy’s error page)', async () => {
-    const server = http.createServer((_req, res) => {
-      res.writeHead(502, { 'content-type': 'text/html' });
-      res.end('<html>Bad gateway</html>');
-    });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    const { port } = server.address() as AddressInfo;
+    const fake = await answering(502, '<html>Bad gateway</html>', { 'content-type': 'text/html' });
     try {
-      const err = await AirlockClient.local({
-        apiKey: 'k'.repeat(32),
-        url: `http://127.0.0.1:${port}`,
-      })
-        .listTools()
-        .catch((e: unknown) => e);
+      const err = await fake.client.listTools().catch((e: unknown) => e);
       expect(err).toMatchObject({ code: 'unexpected_response', status: 502 });
     } finally {
-      await new Promise<void>((r) => server.close(() => r()));
+      await fake.close();
     }
   });
 
   it('carries Retry-After on a rate-limited answer', async () => {
-    const server = http.createServer((_req, res) => {
-      res.writeHead(429, { 'content-type': 'application/json', 'retry-after': '7' });
-      res.end(
-        JSON.stringify({
-          request_id: 'req_1',
-          error: { code: 'rate_limited', message: 'Too many reads.' },
-        }),
-      );
-    });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    const { port } = server.address() as AddressInfo;
+    const fake = await answering(
+      429,
+      JSON.stringify({
+        request_id: 'req_1',
+        error: { code: 'rate_limited', message: 'Too many reads.' },
+      }),
+      { 'retry-after': '7' },
+    );
     try {
-      const err = await AirlockClient.local({
-        apiKey: 'k'.repeat(32),
-        url: `http://127.0.0.1:${port}`,
-      })
+      const err = await fake.client
         .callAction({ action: 'search_contact', email: 'a@b.example' }, CONTEXT)
         .catch((e: unknown) => e);
       expect(err).toMatchObject({
@@ -194,26 +192,12 @@ describe('the client, failures that are not the gateway’s', () => {
         retryable: true,
       });
     } finally {
-      await new Promise<void>((r) => server.close(() => r()));
+      await fake.close();
     }
   });
 });
 
 describe('the client, answers it must not trust', () => {
-  /** A server that answers every request with `status` and `body` (a JSON text). */
-  async function answering(status: number, body: string) {
-    const server = http.createServer((_req, res) => {
-      res.writeHead(status, { 'content-type': 'application/json' });
-      res.end(body);
-    });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    return {
-      client: AirlockClient.local({ apiKey: 'k'.repeat(32), url }),
-      close: () => new Promise<void>((r) => server.close(() => r())),
-    };
-  }
-
   it('refuses tool definitions changed on the way, even under their original hash', async () => {
     const tools = openAiTools();
     const honest = (await import('../../lambdas/core/catalog')).catalogHash();
