@@ -52,6 +52,7 @@ Try a write (it waits for approval on the page above):
 
 Tools for OpenAI function calling:  curl -s ${app.url}/v1/tools -H 'Authorization: Bearer ${key}'
 Verify the audit log:               npm run audit:verify
+Incident response:                  npx airlock --local status   (docs/RUNBOOK.md)
 Stop with Ctrl-C.
 `;
 }
