@@ -61,6 +61,11 @@ export const OpsEventSchema = z
       .max(500)
       .refine((s) => !ANY_CONTROL_CHARS.test(s), 'must not contain control characters')
       .optional(),
+    /**
+     * A presigned `sts:GetCallerIdentity` request made with the caller's credentials: the
+     * function sends it to STS and records the ARN STS answers, not `by`.
+     */
+    identity: z.string().max(4096).optional(),
     /** With `record_rotation`: what the CLI's rotation did (never the value). */
     rotation: z
       .strictObject({
@@ -158,6 +163,12 @@ export interface OpsDeps {
   hubspotCallFunctionName: string;
   /** @default {@link RESWEEP_AFTER_MS} */
   resweepAfterMs?: number;
+  /**
+   * Proves the caller's identity from the event's presigned GetCallerIdentity request (see
+   * lambdas/adapters/aws/sts-identity.ts). When given, every call must carry one, and the audit
+   * records name the ARN STS vouches for; without it (tests), `by` is taken as sent.
+   */
+  verifyIdentity?: (identity: string) => Promise<string>;
   /** @default a timer */
   sleep?: (ms: number) => Promise<void>;
 }
@@ -338,7 +349,33 @@ export function createOpsHandler(deps: OpsDeps) {
         },
       };
     }
-    const { command, by, reason, rotation } = parsed.data;
+    const { command, reason, rotation } = parsed.data;
+    let by = parsed.data.by;
+    if (deps.verifyIdentity) {
+      try {
+        if (!parsed.data.identity) {
+          throw new AirlockError(
+            'unauthorized',
+            "The caller's identity could not be proven: no presigned GetCallerIdentity request.",
+          );
+        }
+        by = await deps.verifyIdentity(parsed.data.identity);
+      } catch (err) {
+        const e = asAirlockError(err);
+        const message =
+          e.code === 'unauthorized'
+            ? e.message
+            : "The caller's identity could not be proven (STS did not answer).";
+        await stored.recordCommand(
+          { requestId, by: `unverified:${by}`, route: OPS_ROUTE, startedAt },
+          command,
+          { command, claimed_by: by },
+          'rejected',
+          'unauthorized',
+        );
+        return { ok: false, request_id: requestId, error: { code: 'unauthorized', message } };
+      }
+    }
     const meta: CommandMeta = { requestId, by, route: OPS_ROUTE, startedAt };
     try {
       if (command === 'record_rotation') {

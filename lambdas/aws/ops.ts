@@ -9,6 +9,7 @@ import { LambdaClient } from '@aws-sdk/client-lambda';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import middy from '@middy/core';
 import * as z from 'zod';
+import { verifyIdentityUrl } from '../adapters/aws/sts-identity';
 import { jsonLogger } from '../adapters/json-logger';
 import { observedS3Audit } from './audit-env';
 import { controlEnv, loadEnv } from './env';
@@ -38,6 +39,8 @@ const run = createOpsHandler({
   requestId: () => `ops-${randomUUID().replace(/-/g, '')}`,
   lambda: new LambdaClient({ requestHandler: { connectionTimeout: 1000, requestTimeout: 12_000 } }),
   hubspotCallFunctionName: env.HUBSPOT_CALL_FUNCTION_NAME,
+  // The audit records name the caller STS vouches for, never the one the CLI merely says.
+  verifyIdentity: (identity) => verifyIdentityUrl(identity),
 });
 
 export const handler = middy((event: unknown) => run(event));

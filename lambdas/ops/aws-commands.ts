@@ -10,6 +10,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { STSClient } from '@aws-sdk/client-sts';
 import { auditArchiveClient, S3AuditArchive } from '../adapters/aws/s3-audit-archive';
+import { presignedIdentityUrl } from '../adapters/aws/sts-identity';
 import { verifyArchiveWindow } from '../core/evidence/digest';
 import { observe } from '../core/metrics';
 import type { ControlCommand, ControlResult, OperatorStatus } from '../core/operator';
@@ -60,13 +61,23 @@ export function awsOps(
     return outputs;
   };
   const archive = async () => new S3AuditArchive(clients.s3, (await stack()).auditBucketName);
+  /**
+   * Who calls the ops function: the ARN STS reports, and a presigned GetCallerIdentity
+   * request (valid 60 s) with which the function proves it rather than taking our word.
+   */
+  const identity = async () =>
+    presignedIdentityUrl({
+      region: await clients.sts.config.region(),
+      credentials: clients.sts.config.credentials,
+    });
+  const who = async () => ({ by: await callerIdentity(clients.sts), identity: await identity() });
 
   return {
     async status(nowMs) {
       const o = await stack();
-      const by = await callerIdentity(clients.sts);
+      const caller = await who();
       const [ops, alarms, lastHour] = await Promise.all([
-        invokeOps(clients.lambda, o.opsFunctionName, { command: 'status', by }),
+        invokeOps(clients.lambda, o.opsFunctionName, { command: 'status', ...caller }),
         alarmStates(clients.cw, o.alarmPrefix),
         verifyArchiveWindow(await archive(), {
           since: new Date(nowMs - 3_600_000).toISOString(),
@@ -90,10 +101,9 @@ export function awsOps(
 
     async control(command, reason) {
       const o = await stack();
-      const by = await callerIdentity(clients.sts);
       const result = await invokeOps(clients.lambda, o.opsFunctionName, {
         command,
-        by,
+        ...(await who()),
         ...(reason ? { reason } : {}),
       });
       return result as unknown as ControlResult;
@@ -117,6 +127,7 @@ export function awsOps(
         hubspotBaseUrl,
         opsFunctionName: o.opsFunctionName,
         by,
+        identity,
         slackInteractionsFunctionName: o.slackInteractionsFunctionName,
       });
       // The audit record of the rotation (the steps and their outcome, never the value), written
@@ -126,6 +137,7 @@ export function awsOps(
         await invokeOps(clients.lambda, o.opsFunctionName, {
           command: 'record_rotation',
           by,
+          identity: await identity(),
           rotation: {
             which,
             ok: result.ok,

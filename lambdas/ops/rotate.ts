@@ -434,6 +434,8 @@ export interface RotateAwsOptions {
   opsFunctionName: string;
   /** The operator's IAM identity (ARN), named in the probe's audit record. */
   by: string;
+  /** A presigned GetCallerIdentity request proving `by` to the ops function. */
+  identity?: () => Promise<string>;
   slackInteractionsFunctionName: string;
   /** @default https://slack.com/api/ */
   slackApiUrl?: string;
@@ -615,6 +617,7 @@ async function confirmRead(options: RotateAwsOptions): Promise<{ ok: boolean; de
     answer = await invokeOps(options.lambda, options.opsFunctionName, {
       command: 'probe_read_token',
       by: options.by,
+      ...(options.identity ? { identity: await options.identity() } : {}),
     });
   } catch (err) {
     if (err instanceof OpsCommandError && err.code === 'validation_failed') {

@@ -11,6 +11,7 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
+import { presignedIdentityUrl } from '../../lambdas/adapters/aws/sts-identity';
 import { companySearch } from '../../lambdas/core/reads';
 import { type Emulator, startEmulator } from '../../lambdas/emulator/server';
 import { invokePayload } from '../helpers/aws-stand-ins';
@@ -205,7 +206,7 @@ describe('the Lambda entry points', () => {
     expect(JSON.parse(body).agent_prompt).toBe('my token is [REDACTED]');
   });
 
-  it('ops reads the kill switch from its table and audits the status call to S3', async () => {
+  it('ops reads the kill switch from its table and audits the call under the identity STS proves', async () => {
     s3.reset();
     s3.on(PutObjectCommand).resolves({});
     dynamo.reset();
@@ -213,22 +214,69 @@ describe('the Lambda entry points', () => {
       Item: { pk: 'control', contained: true, read_only: false, changed_by: 'arn:op' },
     });
     dynamo.on(QueryCommand).resolves({ Items: [] });
-    const { handler } = await import('../../lambdas/aws/ops');
-    const result = await handler({ command: 'status', by: 'arn:aws:iam::1:user/op' }, context);
-    expect(result).toMatchObject({
-      ok: true,
-      control: { contained: true, readOnly: false, changedBy: 'arn:op' },
-      pending: { count: 0 },
-      forced: { contained: false, readOnly: false },
-    });
-    const put = s3.commandCalls(PutObjectCommand)[0]?.args[0].input;
-    expect(put).toMatchObject({ Bucket: 'audit-bucket', ChecksumAlgorithm: 'SHA256' });
-    expect(JSON.parse(String(put?.Body))).toMatchObject({
-      event: 'control',
-      action: 'status',
-      caller: 'arn:aws:iam::1:user/op',
-      request_id: expect.stringMatching(/^ops-[0-9a-f]{32}$/),
-    });
+    const proven = 'arn:aws:iam::123456789012:user/alice';
+    // STS, as the function reaches it: the presigned request is answered with the caller's ARN.
+    const sts = jest
+      .spyOn(globalThis, 'fetch')
+      .mockResolvedValue(
+        new Response(
+          `<GetCallerIdentityResponse><GetCallerIdentityResult><Arn>${proven}</Arn></GetCallerIdentityResult></GetCallerIdentityResponse>`,
+          { status: 200 },
+        ),
+      );
+    try {
+      const identity = await presignedIdentityUrl({
+        region: 'eu-west-1',
+        credentials: {
+          accessKeyId: ['AKIA', 'TESTTESTTESTTEST'].join(''),
+          secretAccessKey: 'x'.repeat(40),
+        },
+      });
+      const { handler } = await import('../../lambdas/aws/ops');
+      // `by` claims someone else: the record names whom STS vouches for.
+      const result = await handler(
+        { command: 'status', by: 'arn:aws:iam::1:user/mallory', identity },
+        context,
+      );
+      const unproven = await handler(
+        { command: 'status', by: 'arn:aws:iam::1:user/mallory' },
+        context,
+      );
+
+      expect(String(sts.mock.calls[0]?.[0])).toMatch(
+        /^https:\/\/sts\.eu-west-1\.amazonaws\.com\/\?/,
+      );
+      expect(result).toMatchObject({
+        ok: true,
+        control: { contained: true, readOnly: false, changedBy: 'arn:op' },
+        pending: { count: 0 },
+        forced: { contained: false, readOnly: false },
+      });
+      expect(unproven).toMatchObject({ ok: false, error: { code: 'unauthorized' } });
+      const records = s3
+        .commandCalls(PutObjectCommand)
+        .map((c) => JSON.parse(String(c.args[0].input.Body)));
+      expect(s3.commandCalls(PutObjectCommand)[0]?.args[0].input).toMatchObject({
+        Bucket: 'audit-bucket',
+        ChecksumAlgorithm: 'SHA256',
+      });
+      expect(records).toEqual([
+        expect.objectContaining({
+          event: 'control',
+          action: 'status',
+          caller: proven,
+          request_id: expect.stringMatching(/^ops-[0-9a-f]{32}$/),
+        }),
+        expect.objectContaining({
+          event: 'control',
+          outcome: 'rejected',
+          reason: 'unauthorized',
+          caller: 'unverified:arn:aws:iam::1:user/mallory',
+        }),
+      ]);
+    } finally {
+      sts.mockRestore();
+    }
   });
 
   it('validation refuses an event without a caller identity', async () => {

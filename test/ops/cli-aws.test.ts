@@ -18,6 +18,9 @@ import { auditRecord } from '../helpers/audit-records';
 import { invokePayload, startS3 } from '../helpers/aws-stand-ins';
 
 const BUCKET = 'airlock-audit';
+/** A presigned sts:GetCallerIdentity request, which the ops function sends to STS. */
+const PROOF =
+  /^https:\/\/sts\.eu-west-1\.amazonaws\.com\/\?(?=.*Action=GetCallerIdentity)(?=.*X-Amz-Signature=[0-9a-f]{64})/;
 const OPERATOR = 'arn:aws:sts::123456789012:assumed-role/Responder/alice';
 const OUTPUTS: Record<keyof typeof STACK_OUTPUTS, string> = {
   opsFunctionName: 'CrmAirlock-dev-Ops',
@@ -112,7 +115,14 @@ describe('airlock against the deployed stack (AWS SDK clients; S3 over real HTTP
       aws: (options) =>
         awsOps(options, {
           cfn: new CloudFormationClient({}),
-          sts: new STSClient({}),
+          // The CLI presigns GetCallerIdentity with these: a region and credentials of its own.
+          sts: new STSClient({
+            region: 'eu-west-1',
+            credentials: {
+              accessKeyId: ['AKIA', 'TESTTESTTESTTEST'].join(''),
+              secretAccessKey: 'x'.repeat(40),
+            },
+          }),
           lambda: new LambdaClient({}),
           cw: new CloudWatchClient({}),
           secrets: new SecretsManagerClient({}),
@@ -150,7 +160,9 @@ describe('airlock against the deployed stack (AWS SDK clients; S3 over real HTTP
     const r = await airlock(['contain', '--reason', 'drill']);
 
     expect(r.code).toBe(0);
-    expect(opsPayloads()).toEqual([{ command: 'contain', by: OPERATOR, reason: 'drill' }]);
+    expect(opsPayloads()).toEqual([
+      { command: 'contain', by: OPERATOR, reason: 'drill', identity: expect.stringMatching(PROOF) },
+    ]);
     expect(r.out).toContain(
       'CONTAINED. Every /v1 call answers 401 gateway_contained within 10 seconds',
     );
@@ -298,6 +310,7 @@ describe('airlock against the deployed stack (AWS SDK clients; S3 over real HTTP
       {
         command: 'record_rotation',
         by: OPERATOR,
+        identity: expect.stringMatching(PROOF),
         rotation: { which: 'read', ok: false, steps: [{ step: 'check', ok: false }] },
       },
     ]);
