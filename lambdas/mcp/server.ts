@@ -303,6 +303,8 @@ export interface McpHttpOptions extends McpServerOptions {
   key: string;
   /** Sessions kept at once; the oldest is closed past it. @default 32 */
   maxSessions?: number;
+  /** A session unused this long is closed (the client initializes a new one). @default 30 min */
+  idleMs?: number;
 }
 
 export interface McpHttp {
@@ -339,11 +341,26 @@ function refuse(res: http.ServerResponse, status: number, message: string): void
  */
 export async function startMcpHttp(options: McpHttpOptions): Promise<McpHttp> {
   const log = options.log ?? stderr;
-  const key: string | null = options.key;
+  const key = options.key;
   const maxSessions = options.maxSessions ?? 32;
+  const idleMs = options.idleMs ?? 30 * 60_000;
   // Fails here, at start, rather than on the first session, if the catalog cannot be served.
   mcpTools(options.catalog);
-  const sessions = new Map<string, { transport: StreamableHTTPServerTransport; server: Server }>();
+  const sessions = new Map<
+    string,
+    { transport: StreamableHTTPServerTransport; server: Server; lastSeen: number }
+  >();
+  // Idle sessions are closed, so a client that went away does not hold one forever.
+  const sweeper = setInterval(
+    () => {
+      const now = Date.now();
+      for (const [id, session] of sessions) {
+        if (now - session.lastSeen > idleMs) void closeSession(id);
+      }
+    },
+    Math.min(60_000, Math.max(10, Math.floor(idleMs / 2))),
+  );
+  sweeper.unref();
 
   const closeSession = async (id: string) => {
     const session = sessions.get(id);
@@ -366,12 +383,10 @@ export async function startMcpHttp(options: McpHttpOptions): Promise<McpHttp> {
         return;
       }
     }
-    if (key !== null) {
-      const presented = /^Bearer (\S+)$/i.exec(req.headers.authorization ?? '')?.[1];
-      if (presented === undefined || !keyMatches(presented, key)) {
-        refuse(res, 401, 'Send Authorization: Bearer <AIRLOCK_MCP_KEY>.');
-        return;
-      }
+    const presented = /^Bearer (\S+)$/i.exec(req.headers.authorization ?? '')?.[1];
+    if (presented === undefined || !keyMatches(presented, key)) {
+      refuse(res, 401, 'Send Authorization: Bearer <AIRLOCK_MCP_KEY>.');
+      return;
     }
     if (new URL(req.url ?? '/', 'http://127.0.0.1').pathname !== '/mcp') {
       refuse(res, 404, 'Not found: the MCP endpoint is /mcp.');
@@ -385,6 +400,7 @@ export async function startMcpHttp(options: McpHttpOptions): Promise<McpHttp> {
         refuse(res, 404, 'Session not found: initialize a new one.');
         return;
       }
+      session.lastSeen = Date.now();
       await session.transport.handleRequest(req, res);
       return;
     }
@@ -400,7 +416,7 @@ export async function startMcpHttp(options: McpHttpOptions): Promise<McpHttp> {
       enableJsonResponse: true,
       maxRequestBodySize: 1024 * 1024,
       onsessioninitialized: (id) => {
-        sessions.set(id, { transport, server });
+        sessions.set(id, { transport, server, lastSeen: Date.now() });
         if (sessions.size > maxSessions) {
           const oldest = sessions.keys().next().value;
           if (oldest !== undefined) void closeSession(oldest);
@@ -436,6 +452,7 @@ export async function startMcpHttp(options: McpHttpOptions): Promise<McpHttp> {
   return {
     url: `http://127.0.0.1:${port}/mcp`,
     async close() {
+      clearInterval(sweeper);
       await Promise.all([...sessions.keys()].map(closeSession));
       await new Promise<void>((resolve) => {
         httpServer.close(() => resolve());

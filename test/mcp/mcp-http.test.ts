@@ -160,3 +160,40 @@ describe('the MCP server over Streamable HTTP, in process, against local mode', 
     expect(JSON.parse(res.body)).toMatchObject({ result: { serverInfo: { name: 'crm-airlock' } } });
   });
 });
+
+describe('the MCP server over Streamable HTTP, sessions', () => {
+  it('closes a session nobody used for its idle time, so a client that left holds none', async () => {
+    const t = await startTestApp();
+    const airlock = AirlockClient.local({ apiKey: t.app.keys.apiKey, url: t.app.url });
+    const key = `mk_${randomBytes(24).toString('base64url')}`;
+    const mcp = await startMcpHttp({
+      client: airlock,
+      userId: USER,
+      catalog: await airlock.listTools(),
+      port: 0,
+      key,
+      idleMs: 50,
+      log: () => undefined,
+    });
+    try {
+      const opened = await post(mcp.url, { authorization: `Bearer ${key}` });
+      const session = String(opened.headers['mcp-session-id']);
+      expect(opened.status).toBe(200);
+
+      // Each check uses the session (and so keeps it alive): checks come 200 ms apart, four idle
+      // times, while the sweep runs every 25 ms. 5 s is only a bound.
+      let status = 0;
+      for (const started = Date.now(); status !== 404 && Date.now() - started < 5000; ) {
+        await new Promise((r) => setTimeout(r, 200));
+        status = (
+          await post(mcp.url, { authorization: `Bearer ${key}`, 'mcp-session-id': session })
+        ).status;
+      }
+
+      expect(status).toBe(404);
+    } finally {
+      await mcp.close();
+      await t.close();
+    }
+  });
+});
