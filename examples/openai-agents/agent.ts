@@ -20,17 +20,15 @@ import {
   setTracingDisabled,
   tool,
 } from '@openai/agents';
-import OpenAI from 'openai';
-import { AirlockApiError, type AirlockClient, type OpenAiTool } from '../../lambdas/client';
+import type OpenAI from 'openai';
+import type { AirlockClient, OpenAiTool } from '../../lambdas/client';
 import { findAction } from '../../lambdas/core/catalog';
 import {
   type AgentEvent,
   type AgentRun,
   callGateway,
-  describePending,
+  commandLine,
   INSTRUCTIONS,
-  localGatewayFromEnv,
-  reportDecisions,
 } from '../openai-chat/agent';
 
 // The SDK exports traces (prompts, tool arguments, tool results) to OpenAI by default: CRM data
@@ -180,45 +178,9 @@ async function askOnTerminal(call: ToolCallToConfirm): Promise<boolean> {
   }
 }
 
-async function main(): Promise<void> {
-  const argv = process.argv.slice(2);
-  const wait = argv.includes('--wait');
-  const prompt = argv
-    .filter((a) => a !== '--wait')
-    .join(' ')
-    .trim();
-  if (!prompt) {
-    process.stderr.write(
-      'Usage: node --import tsx examples/openai-agents/agent.ts [--wait] "Add a note to Acme Corp: called about the renewal"\n',
-    );
-    process.exit(2);
-  }
-  if (!process.env.OPENAI_API_KEY) {
-    process.stderr.write('Set OPENAI_API_KEY (and OPENAI_BASE_URL for a compatible server).\n');
-    process.exit(2);
-  }
-  const { gateway, url } = await localGatewayFromEnv();
-  const run = await runAgents({
-    gateway,
-    openai: new OpenAI(),
-    model: process.env.OPENAI_MODEL ?? 'gpt-4.1-mini',
-    userId: process.env.AIRLOCK_USER_ID ?? 'u-42',
-    prompt,
-    confirm: askOnTerminal,
-    log: (line) => process.stderr.write(`${line}\n`),
-  });
-  process.stdout.write(`${run.answer}\n`);
-  for (const line of describePending(run.pending, url)) process.stdout.write(`\n${line}\n`);
-  if (wait && run.pending.length > 0) {
-    process.stdout.write('\nWaiting for the decision (Ctrl-C to stop waiting)...\n');
-    await reportDecisions(gateway, run.pending, (line) => process.stdout.write(`${line}\n`));
-  }
-}
-
 if (require.main === module) {
-  main().catch((err: unknown) => {
-    const code = err instanceof AirlockApiError ? ` [${err.code}]` : '';
-    process.stderr.write(`${err instanceof Error ? err.message : String(err)}${code}\n`);
-    process.exit(1);
-  });
+  commandLine(
+    'node --import tsx examples/openai-agents/agent.ts [--wait] "Add a note to Acme Corp: called about the renewal"',
+    (setup) => runAgents({ ...setup, confirm: askOnTerminal }),
+  );
 }

@@ -261,46 +261,67 @@ export function describePending(pending: PendingWrite[], gatewayUrl: string): st
   );
 }
 
-async function main(): Promise<void> {
-  const argv = process.argv.slice(2);
-  const wait = argv.includes('--wait');
-  const prompt = argv
-    .filter((a) => a !== '--wait')
-    .join(' ')
-    .trim();
-  if (!prompt) {
-    process.stderr.write(
-      'Usage: node --import tsx examples/openai-chat/agent.ts [--wait] "Find the last email with Acme Corp"\n',
-    );
-    process.exit(2);
-  }
-  if (!process.env.OPENAI_API_KEY) {
-    process.stderr.write('Set OPENAI_API_KEY (and OPENAI_BASE_URL for a compatible server).\n');
-    process.exit(2);
-  }
-  const { gateway, url } = await localGatewayFromEnv();
-  // The client reads OPENAI_API_KEY and OPENAI_BASE_URL itself.
-  const openai = new OpenAI();
-  const run = await runAgent({
-    gateway,
-    openai,
-    model: process.env.OPENAI_MODEL ?? 'gpt-4.1-mini',
-    userId: process.env.AIRLOCK_USER_ID ?? 'u-42',
-    prompt,
-    log: (line) => process.stderr.write(`${line}\n`),
-  });
-  process.stdout.write(`${run.answer}\n`);
-  for (const line of describePending(run.pending, url)) process.stdout.write(`\n${line}\n`);
-  if (wait && run.pending.length > 0) {
-    process.stdout.write('\nWaiting for the decision (Ctrl-C to stop waiting)...\n');
-    await reportDecisions(gateway, run.pending, (line) => process.stdout.write(`${line}\n`));
-  }
+/** What the command line hands a run: the gateway, the model, and the request. */
+export interface CommandLineRun {
+  gateway: AirlockClient;
+  openai: OpenAI;
+  model: string;
+  userId: string;
+  prompt: string;
+  log: (line: string) => void;
 }
 
-if (require.main === module) {
+/**
+ * The examples' command line: `[--wait] "<request>"`, settings from the environment, the
+ * answer and each pending write printed, and with `--wait` their outcomes. Exits 2 on a usage
+ * error and 1 on a failure, naming the gateway's error code.
+ */
+export function commandLine(
+  usage: string,
+  run: (setup: CommandLineRun) => Promise<{ answer: string; pending: PendingWrite[] }>,
+): void {
+  const main = async () => {
+    const argv = process.argv.slice(2);
+    const wait = argv.includes('--wait');
+    const prompt = argv
+      .filter((a) => a !== '--wait')
+      .join(' ')
+      .trim();
+    if (!prompt) {
+      process.stderr.write(`Usage: ${usage}\n`);
+      process.exit(2);
+    }
+    if (!process.env.OPENAI_API_KEY) {
+      process.stderr.write('Set OPENAI_API_KEY (and OPENAI_BASE_URL for a compatible server).\n');
+      process.exit(2);
+    }
+    const { gateway, url } = await localGatewayFromEnv();
+    const result = await run({
+      gateway,
+      // The client reads OPENAI_API_KEY and OPENAI_BASE_URL itself.
+      openai: new OpenAI(),
+      model: process.env.OPENAI_MODEL ?? 'gpt-4.1-mini',
+      userId: process.env.AIRLOCK_USER_ID ?? 'u-42',
+      prompt,
+      log: (line) => process.stderr.write(`${line}\n`),
+    });
+    process.stdout.write(`${result.answer}\n`);
+    for (const line of describePending(result.pending, url)) process.stdout.write(`\n${line}\n`);
+    if (wait && result.pending.length > 0) {
+      process.stdout.write('\nWaiting for the decision (Ctrl-C to stop waiting)...\n');
+      await reportDecisions(gateway, result.pending, (line) => process.stdout.write(`${line}\n`));
+    }
+  };
   main().catch((err: unknown) => {
     const code = err instanceof AirlockApiError ? ` [${err.code}]` : '';
     process.stderr.write(`${err instanceof Error ? err.message : String(err)}${code}\n`);
     process.exit(1);
   });
+}
+
+if (require.main === module) {
+  commandLine(
+    'node --import tsx examples/openai-chat/agent.ts [--wait] "Find the last email with Acme Corp"',
+    (setup) => runAgent(setup),
+  );
 }
