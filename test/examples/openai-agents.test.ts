@@ -1,15 +1,16 @@
-import OpenAI from 'openai';
+import type OpenAI from 'openai';
 import {
   DECLINED,
   needsConfirmation,
   runAgents,
   type ToolCallToConfirm,
 } from '../../examples/openai-agents/agent';
-import { AirlockClient } from '../../lambdas/client';
+import type { AirlockClient } from '../../lambdas/client';
 import { CATALOG } from '../../lambdas/core/catalog';
 import { DEMO } from '../../lambdas/emulator/seed';
-import { type FakeOpenAi, startFakeOpenAi, watchFetch } from '../helpers/fake-openai';
-import { startTestApp, type TestApp } from '../helpers/local-app';
+import type { FakeOpenAi } from '../helpers/fake-openai';
+import type { TestApp } from '../helpers/local-app';
+import { type OfflineAgent, startOfflineAgent } from '../helpers/offline-agent';
 
 const NOTE = {
   contact_id: null,
@@ -29,33 +30,19 @@ describe('which tools the Agents SDK example asks the user to confirm', () => {
 describe('the OpenAI Agents SDK example (@openai/agents)', () => {
   let t: TestApp;
   let fake: FakeOpenAi;
-  let fetches: ReturnType<typeof watchFetch>;
   let gateway: AirlockClient;
   let openai: OpenAI;
+  let offline: OfflineAgent;
 
   beforeAll(async () => {
-    fetches = watchFetch();
-    t = await startTestApp();
-    fake = await startFakeOpenAi();
-    gateway = AirlockClient.local({ apiKey: t.app.keys.apiKey, url: t.app.url });
-    openai = new OpenAI({ apiKey: fake.apiKey, baseURL: fake.baseURL, maxRetries: 0 });
+    offline = await startOfflineAgent();
+    ({ t, fake, gateway, openai } = offline);
   });
-  afterAll(async () => {
-    fetches.restore();
-    await fake.close();
-    await t.close();
-  });
-  beforeEach(() => {
-    fake.requests.length = 0;
-    fetches.urls.length = 0;
-  });
+  afterAll(() => offline.close());
+  beforeEach(() => offline.reset());
   afterEach(() => {
     // No network (no traces to OpenAI either): every call stayed on this machine.
-    expect(fetches.urls.length).toBeGreaterThan(0);
-    for (const url of fetches.urls) expect(new URL(url).hostname).toBe('127.0.0.1');
-    expect(fake.requests.every((r) => r.authorized && r.path === '/v1/chat/completions')).toBe(
-      true,
-    );
+    offline.expectStayedLocal();
     expect(fake.remaining()).toBe(0);
   });
 
@@ -157,7 +144,7 @@ describe('the OpenAI Agents SDK example (@openai/agents)', () => {
     expect(result.events).toEqual([{ type: 'confirmation', name: 'create_note', approved: false }]);
     const [toolResult] = fake.toolMessages();
     expect(toolResult?.content).toBe(DECLINED);
-    expect(fetches.urls.filter((u) => u.endsWith('/v1/actions'))).toEqual([]);
+    expect(offline.fetched().filter((u) => u.endsWith('/v1/actions'))).toEqual([]);
     const records = await t.audit();
     expect(records.filter((r) => r.user_id === 'u-no')).toEqual([]);
     expect(

@@ -1,40 +1,27 @@
 import OpenAI from 'openai';
 import { runAgent } from '../../examples/openai-chat/agent';
-import { AirlockClient } from '../../lambdas/client';
+import type { AirlockClient } from '../../lambdas/client';
 import { DEMO } from '../../lambdas/emulator/seed';
-import { type FakeOpenAi, startFakeOpenAi, watchFetch } from '../helpers/fake-openai';
-import { startTestApp, type TestApp } from '../helpers/local-app';
+import type { FakeOpenAi } from '../helpers/fake-openai';
+import type { TestApp } from '../helpers/local-app';
+import { type OfflineAgent, startOfflineAgent } from '../helpers/offline-agent';
 
 describe('the OpenAI chat example (openai package)', () => {
   let t: TestApp;
   let fake: FakeOpenAi;
-  let fetches: ReturnType<typeof watchFetch>;
   let gateway: AirlockClient;
   let openai: OpenAI;
+  let offline: OfflineAgent;
 
   beforeAll(async () => {
-    fetches = watchFetch();
-    t = await startTestApp();
-    fake = await startFakeOpenAi();
-    gateway = AirlockClient.local({ apiKey: t.app.keys.apiKey, url: t.app.url });
-    openai = new OpenAI({ apiKey: fake.apiKey, baseURL: fake.baseURL, maxRetries: 0 });
+    offline = await startOfflineAgent();
+    ({ t, fake, gateway, openai } = offline);
   });
-  afterAll(async () => {
-    fetches.restore();
-    await fake.close();
-    await t.close();
-  });
-  beforeEach(() => {
-    fake.requests.length = 0;
-    fetches.urls.length = 0;
-  });
+  afterAll(() => offline.close());
+  beforeEach(() => offline.reset());
   afterEach(() => {
     // No network: every call went to the gateway or the fake, both on this machine.
-    expect(fetches.urls.length).toBeGreaterThan(0);
-    for (const url of fetches.urls) expect(new URL(url).hostname).toBe('127.0.0.1');
-    expect(fake.requests.every((r) => r.authorized && r.path === '/v1/chat/completions')).toBe(
-      true,
-    );
+    offline.expectStayedLocal();
   });
 
   const run = (prompt: string, userId = 'u-chat') =>
