@@ -9,6 +9,7 @@ import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import { AUDIT_PREFIX, type AuditBucket } from './audit-bucket';
 import type { ApprovalConfig } from './config';
+import { durableTable } from './durable-table';
 import { AirlockFunction } from './function-factory';
 
 /**
@@ -370,18 +371,9 @@ export class AirlockApprovalFlow extends Construct {
   }
 
   private approvalsTable(): dynamodb.Table {
-    const table = new dynamodb.Table(this, 'Table', {
-      partitionKey: {
-        name: APPROVAL_TABLE_SCHEMA.partitionKey,
-        type: dynamodb.AttributeType.STRING,
-      },
-      billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
-      timeToLiveAttribute: APPROVAL_TABLE_SCHEMA.ttlAttribute,
-      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
-      // The `aws/dynamodb` key: encryption at rest with no key policy to maintain; the audit
-      // log, not this table, is the record that must survive.
-      encryption: dynamodb.TableEncryption.AWS_MANAGED,
-      removalPolicy: RemovalPolicy.RETAIN,
+    const table = durableTable(this, 'Table', {
+      partitionKey: APPROVAL_TABLE_SCHEMA.partitionKey,
+      ttlAttribute: APPROVAL_TABLE_SCHEMA.ttlAttribute,
     });
     table.addGlobalSecondaryIndex({
       indexName: APPROVAL_TABLE_SCHEMA.byRequestIndex,

@@ -1,5 +1,5 @@
-import { ArnFormat, Aws, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
-import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import { ArnFormat, Aws, Duration, Stack, Validations } from 'aws-cdk-lib';
+import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -8,6 +8,7 @@ import { Construct } from 'constructs';
 import { CONTROL_TABLE } from '../lambdas/adapters/aws/dynamo-control-state';
 import { type AirlockApprovalFlow, APPROVAL_TABLE_SCHEMA } from './approval-flow';
 import { AUDIT_BUCKET_LOGICAL_ID, AUDIT_PREFIX, type AuditBucket } from './audit-bucket';
+import { durableTable } from './durable-table';
 import { AirlockFunction } from './function-factory';
 
 /**
@@ -88,16 +89,7 @@ export class AirlockControl extends Construct {
 
   constructor(scope: Construct, id: string, props: AirlockControlProps) {
     super(scope, id);
-    this.table = new dynamodb.Table(this, 'Table', {
-      partitionKey: {
-        name: CONTROL_TABLE_SCHEMA.partitionKey,
-        type: dynamodb.AttributeType.STRING,
-      },
-      billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
-      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
-      encryption: dynamodb.TableEncryption.AWS_MANAGED,
-      removalPolicy: RemovalPolicy.RETAIN,
-    });
+    this.table = durableTable(this, 'Table', { partitionKey: CONTROL_TABLE_SCHEMA.partitionKey });
 
     const approvalTable = props.approval.table;
     this.ops = new AirlockFunction(this, 'Ops', {
