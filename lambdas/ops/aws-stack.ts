@@ -12,11 +12,8 @@ import type { OpsEvent, OpsResult } from '../aws/ops-handler';
 /** The stack outputs the CLI reads, by the name it uses; `lib/airlock-stack.ts` declares them. */
 export const STACK_OUTPUTS = {
   opsFunctionName: 'OpsFunctionName',
-  controlTableName: 'ControlTableName',
   auditBucketName: 'AuditBucketName',
-  hubspotCallFunctionName: 'HubSpotCallFunctionName',
   slackInteractionsFunctionName: 'SlackInteractionsFunctionName',
-  alarmTopicArn: 'AlarmTopicArn',
   alarmPrefix: 'AlarmNamePrefix',
   hubspotReadSecretArn: 'ReadTokenSecretArn',
   hubspotWriteSecretArn: 'WriteTokenSecretArn',

@@ -24,11 +24,8 @@ const PROOF =
 const OPERATOR = 'arn:aws:sts::123456789012:assumed-role/Responder/alice';
 const OUTPUTS: Record<keyof typeof STACK_OUTPUTS, string> = {
   opsFunctionName: 'CrmAirlock-dev-Ops',
-  controlTableName: 'CrmAirlock-dev-Control',
   auditBucketName: BUCKET,
-  hubspotCallFunctionName: 'CrmAirlock-dev-HubSpotCall',
   slackInteractionsFunctionName: 'CrmAirlock-dev-Slack',
-  alarmTopicArn: 'arn:aws:sns:eu-west-1:123456789012:alarms',
   alarmPrefix: 'CrmAirlock-dev-',
   hubspotReadSecretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:read',
   hubspotWriteSecretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:write',
