@@ -253,6 +253,7 @@ export class AirlockApprovalFlow extends Construct {
         SLACK_SIGNING_SECRET_ARN: this.slackSigningSecret.secretArn,
         SLACK_TEAM_ID: props.approval.slackTeamId,
         SLACK_APPROVER_IDS: props.approval.approverSlackIds.join(','),
+        AIRLOCK_USER_APPROVERS: JSON.stringify(props.approval.userApprovers),
         AUDIT_BUCKET_NAME: props.audit.bucket.bucketName,
         AUDIT_PREFIX,
         ...controlEnvironment(props.control),

@@ -61,6 +61,13 @@ export interface ApprovalConfig {
    * @default { create_note: 1 }
    */
   readonly requiredApprovals: Readonly<Record<string, number>>;
+  /**
+   * Which approvers are the same person as a user id the agent sends (`user_id` → Slack user
+   * ids): that approver cannot decide a write asked in their own name. Without an entry the
+   * `user_id` is not compared with the approver, since the agent chooses it.
+   * @default {}
+   */
+  readonly userApprovers: Readonly<Record<string, readonly string[]>>;
 }
 
 /**
@@ -229,6 +236,7 @@ const APPROVAL_DEFAULTS = {
   slackTeamId: '',
   approverSlackIds: [] as string[],
   requiredApprovals: { create_note: 1 } as Record<string, number>,
+  userApprovers: {} as Record<string, string[]>,
 };
 
 const approvalSchema = z
@@ -249,6 +257,13 @@ const approvalSchema = z
         }),
         // The validation function accepts at most 5 (more approvers than a small team has).
         int(1, 5),
+      ),
+    ),
+    userApprovers: z.preprocess(
+      (v) => jsonObject(v) ?? APPROVAL_DEFAULTS.userApprovers,
+      z.record(
+        z.string().min(1).max(128),
+        z.array(z.string().regex(/^[UW][A-Z0-9]{8,}$/, 'use Slack user ids (U… or W…)')),
       ),
     ),
   })
@@ -381,6 +396,7 @@ export function parseConfig(raw: Record<string, unknown>): AirlockConfig {
       slackTeamId: c.approval.slackTeamId,
       approverSlackIds: [...new Set(c.approval.approverSlackIds)],
       requiredApprovals: c.approval.requiredApprovals,
+      userApprovers: c.approval.userApprovers,
     },
     contained: c.contained,
     readOnly: c.readOnly,

@@ -27,7 +27,7 @@ import type {
   ControlSwitch,
   Logger,
 } from '../core/ports';
-import { ANY_CONTROL_CHARS } from '../core/text';
+import { unsafeTextProblem } from '../core/text';
 import type { FlowStore } from './approval-flow-handlers';
 
 /** The route named in the ops function's audit records. */
@@ -59,7 +59,10 @@ export const OpsEventSchema = z
     reason: z
       .string()
       .max(500)
-      .refine((s) => !ANY_CONTROL_CHARS.test(s), 'must not contain control characters')
+      .refine(
+        (s) => unsafeTextProblem(s, 'line') === null,
+        'must not contain control or hidden characters',
+      )
       .optional(),
     /**
      * A presigned `sts:GetCallerIdentity` request made with the caller's credentials: the

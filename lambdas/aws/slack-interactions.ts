@@ -4,6 +4,7 @@ import type { APIGatewayProxyEvent } from 'aws-lambda';
 import * as z from 'zod';
 import { randomIds } from '../adapters/ids';
 import { jsonLogger } from '../adapters/json-logger';
+import { userApproversSetting } from '../core/identity';
 import { createSlackInteractionsHandler } from './approval-flow-handlers';
 import { observedS3Audit } from './audit-env';
 import { controlEnv, loadEnv } from './env';
@@ -24,6 +25,7 @@ const env = loadEnv(
     AUDIT_BUCKET_NAME: z.string().min(1),
     AUDIT_PREFIX: z.string().default('audit/'),
     AIRLOCK_STAGE: z.string().default('dev'),
+    AIRLOCK_USER_APPROVERS: userApproversSetting,
   }),
 );
 
@@ -37,6 +39,7 @@ const run = createSlackInteractionsHandler({
   audit: observedS3Audit(env),
   signingSecret: secretValue(env.SLACK_SIGNING_SECRET_ARN, 'Slack signing secret'),
   policy: { teamId: env.SLACK_TEAM_ID, approverIds: env.SLACK_APPROVER_IDS },
+  rules: { userApprovers: env.AIRLOCK_USER_APPROVERS },
   async sendDecision(taskToken, output) {
     await sfn.send(new SendTaskSuccessCommand({ taskToken, output: JSON.stringify(output) }));
   },

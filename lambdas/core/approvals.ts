@@ -1,12 +1,24 @@
 import { AirlockError } from './errors';
 import { actionHash } from './hash';
+import { foldCase } from './identity';
 import type { Approval, ApprovalStore, Clock, NoteInput } from './ports';
+import { containsSecret } from './redact';
 
-/** The HubSpot note an approved `create_note` writes; dated by the approval's creation. */
-export function noteInputOf(approval: Approval): NoteInput {
+/**
+ * The HubSpot note an approved `create_note` writes; dated by the approval's creation. The text
+ * is checked for credentials once more, exactly as it is sent: no secret ever reaches HubSpot.
+ */
+export function noteInputOf(approval: Approval, secrets: readonly string[] = []): NoteInput {
   const action = approval.action;
   if (action.action !== 'create_note') {
     throw new AirlockError('internal_error', `No write path for ${action.action}.`);
+  }
+  if (containsSecret(action.body, secrets)) {
+    throw new AirlockError(
+      'prompt_rejected',
+      'The note holds a credential, so it was not written. Rotate that credential.',
+      { details: { rule: 'credential_in_request' } },
+    );
   }
   const target = action.contact_id
     ? ({ type: 'contact', id: action.contact_id } as const)
@@ -36,11 +48,31 @@ export interface DecisionInput {
   seenHash?: string;
 }
 
+/**
+ * Who is who across identities. The `user_id` of a request is what the agent says, so it proves
+ * nothing: comparing it with the approver would let an agent block any approver by naming them.
+ * A deployment that knows which approver identities belong to which user maps them here; then
+ * that person cannot approve a write asked in their name.
+ */
+export interface ApprovalRules {
+  /** Canonical user id → the approver identities (Slack user ids, local key names) of that person. */
+  userApprovers?: Readonly<Record<string, readonly string[]>>;
+}
+
 export class ApprovalCore {
   constructor(
     private readonly approvals: ApprovalStore,
     private readonly clock: Clock,
+    private readonly rules: ApprovalRules = {},
   ) {}
+
+  /** True when `deciderId` is the requester: the agent's credential, or the mapped person. */
+  private isRequester(approval: Approval, deciderId: string): boolean {
+    if (deciderId === approval.requested_by) return true;
+    const own = this.rules.userApprovers?.[foldCase(approval.user_id)] ?? [];
+    const decider = foldCase(deciderId);
+    return own.some((id) => foldCase(id) === decider);
+  }
 
   /**
    * Applies one decision. Throws `not_found`, `approval_expired`, `already_decided`,
@@ -74,8 +106,11 @@ export class ApprovalCore {
         details: { status: approval.status },
       });
     }
-    if (input.deciderId === approval.requested_by || input.deciderId === approval.user_id) {
-      throw new AirlockError('approver_required', 'The requester cannot decide on its own write.');
+    if (this.isRequester(approval, input.deciderId)) {
+      throw new AirlockError(
+        'approver_required',
+        'The person who asked for this write cannot decide on it; another approver must.',
+      );
     }
     if (input.seenHash !== undefined && input.seenHash !== approval.action_hash) {
       throw new AirlockError(

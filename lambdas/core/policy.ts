@@ -1,5 +1,5 @@
 import { AirlockError } from './errors';
-import { ANY_CONTROL_CHARS, CONTROL_CHARS, INVISIBLE_CHARS } from './text';
+import { codePointName, findUnsafe, normalizeText } from './text';
 
 /** The longest agent prompt the gateway accepts, in characters. */
 export const MAX_PROMPT_CHARS = 8000;
@@ -63,21 +63,23 @@ export function checkPrompt(prompt: string, mode: PromptMode): string[] {
       { details: { rule: 'prompt_too_long', max: MAX_PROMPT_CHARS } },
     );
   }
-  if (CONTROL_CHARS.test(prompt)) {
+  const unsafe = findUnsafe(prompt, 'multiline');
+  if (unsafe && /\p{Cc}/u.test(unsafe.char)) {
     throw new AirlockError(
       'prompt_rejected',
-      'agent_prompt contains control characters; send plain text (tabs and new lines are fine).',
+      `agent_prompt contains a control character (${codePointName(unsafe.char)}); send plain text (tabs and new lines are fine).`,
       { details: { rule: 'control_characters' } },
     );
   }
-  if (INVISIBLE_CHARS.test(prompt)) {
+  if (unsafe) {
     throw new AirlockError(
       'prompt_rejected',
-      'agent_prompt contains zero-width or bidi control characters, which can hide instructions; remove them.',
+      `agent_prompt contains a hidden character (${codePointName(unsafe.char)}: zero-width, bidi, tag, format or similar), which can hide instructions; remove it.`,
       { details: { rule: 'hidden_characters' } },
     );
   }
-  const found = INJECTION_MARKERS.filter((m) => m.pattern.test(prompt)).map((m) => m.id);
+  const text = normalizeText(prompt);
+  const found = INJECTION_MARKERS.filter((m) => m.pattern.test(text)).map((m) => m.id);
   if (found.length > 0 && mode === 'block') {
     throw new AirlockError(
       'prompt_rejected',
@@ -136,11 +138,6 @@ export function bulkGuardQuery(values: Record<string, string | undefined>): void
       );
     }
   }
-}
-
-/** True when a user id is printable text without control or invisible characters. */
-export function isCleanIdentifier(value: string): boolean {
-  return !ANY_CONTROL_CHARS.test(value) && !INVISIBLE_CHARS.test(value);
 }
 
 /** The injection markers as a Markdown table, for the README (a test keeps the two in step). */

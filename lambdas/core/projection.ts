@@ -20,7 +20,8 @@ export interface UntrustedText {
 
 function field(record: CrmRecord, name: string): string | null {
   const v = record.properties[name];
-  return typeof v === 'string' && v.length > 0 ? cleanText(v, FIELD_MAX).text : null;
+  const text = typeof v === 'string' ? cleanText(v, FIELD_MAX).text : '';
+  return text.length > 0 ? text : null;
 }
 
 export function untrusted(value: string | null | undefined): UntrustedText | null {
@@ -82,8 +83,12 @@ export function projectEmail(r: CrmRecord): NonNullable<LastEmailOut['last_email
   };
 }
 
+/** First and last name joined, then cleaned and capped as one string. */
 export function contactName(r: CrmRecord): string | null {
-  const name = [field(r, 'firstname'), field(r, 'lastname')].filter(Boolean).join(' ');
+  const parts = ['firstname', 'lastname']
+    .map((p) => r.properties[p])
+    .filter((v): v is string => typeof v === 'string');
+  const name = cleanText(parts.join(' '), FIELD_MAX).text.trim();
   return name.length > 0 ? name : null;
 }
 

@@ -1,16 +1,19 @@
 import * as z from 'zod';
+import { checkWalkDepth, clampDepth, parseBoundedJson, renderRaw } from './bounded';
 import { findAction, MAX_LIMIT, type ValidatedAction } from './catalog';
 import { AirlockError } from './errors';
-import { bulkGuardRaw, isCleanIdentifier } from './policy';
+import { canonicalUserId } from './identity';
+import { bulkGuardQuery, bulkGuardRaw, MAX_PROMPT_CHARS } from './policy';
+import { capChars, normalizeText, unsafeTextProblem, visibleRendering } from './text';
 
 /** The request envelope of `POST /v1/actions` (DESIGN §3). */
 const envelopeSchema = z.strictObject({
-  user_id: z
-    .string()
-    .trim()
-    .min(1, 'user_id must not be empty')
-    .max(128, 'user_id must be at most 128 characters')
-    .refine(isCleanIdentifier, 'user_id must not contain control or invisible characters'),
+  user_id: z.string().transform((raw, ctx) => {
+    const canonical = canonicalUserId(raw);
+    if (canonical.ok) return canonical.id;
+    ctx.addIssue({ code: 'custom', message: canonical.problem });
+    return z.NEVER;
+  }),
   // Length, control characters and injection markers are policy (422), checked later.
   agent_prompt: z.string().min(1, 'agent_prompt must not be empty'),
   action: z.looseObject({ action: z.string() }),
@@ -26,15 +29,58 @@ function issuesOf(error: z.ZodError): { path: string; message: string }[] {
   return error.issues.map((i) => ({ path: i.path.join('.') || '(body)', message: i.message }));
 }
 
+/** Parses a `POST /v1/actions` body within the input bounds (400 outside them). */
 export function parseJson(raw: string): unknown {
-  try {
-    return JSON.parse(raw);
-  } catch {
-    throw new AirlockError(
-      'invalid_json',
-      'The body is not valid JSON. Send {"user_id", "agent_prompt", "action": {"action": ...}}.',
-    );
-  }
+  return parseBoundedJson(
+    raw,
+    'The body is not valid JSON. Send {"user_id", "agent_prompt", "action": {"action": ...}}.',
+  );
+}
+
+/** The fields that may run over several lines; every other string is one line. */
+const MULTILINE_FIELDS = new Set(['agent_prompt', 'action.body']);
+
+/**
+ * The Unicode policy applied to every string of a parsed body (member names included): a
+ * control or hidden character anywhere is refused, naming the field (the prompt's own checks
+ * name it as a prompt rule, 422). Returns the body with every string value NFKC-normalised: the
+ * form that policy checks, the approver, the audit log and HubSpot all see. Bounded: the body
+ * was parsed within {@link parseBoundedJson}'s bounds.
+ */
+export function screenStrings(body: unknown): unknown {
+  const walk = (v: unknown, path: string, depth: number): unknown => {
+    checkWalkDepth(depth);
+    if (typeof v === 'string') {
+      const problem = unsafeTextProblem(v, MULTILINE_FIELDS.has(path) ? 'multiline' : 'line');
+      if (problem && path !== 'agent_prompt') {
+        throw new AirlockError('validation_failed', `${path || 'the body'} ${problem}.`, {
+          details: [{ path: path || '(body)', message: problem }],
+        });
+      }
+      return normalizeText(v);
+    }
+    if (Array.isArray(v)) return v.map((x, i) => walk(x, `${path}.${i}`, depth + 1));
+    if (v !== null && typeof v === 'object') {
+      const out: Record<string, unknown> = {};
+      for (const [k, x] of Object.entries(v)) {
+        const problem = unsafeTextProblem(k, 'line');
+        if (problem) {
+          throw new AirlockError('validation_failed', `A member name ${problem}.`, {
+            details: [{ path: path || '(body)', message: `a member name ${problem}` }],
+          });
+        }
+        const at = path ? `${path}.${k}` : k;
+        Object.defineProperty(out, k, {
+          value: walk(x, at, depth + 1),
+          enumerable: true,
+          writable: true,
+        });
+      }
+      return out;
+    }
+    return v;
+  };
+  return walk(body, '', 0);
 }
 
 export function parseEnvelope(body: unknown): Envelope {
@@ -85,10 +131,20 @@ export function validateAction(raw: Record<string, unknown>): ValidatedAction {
   }
   const clean: Record<string, unknown> = { action: spec.name };
   for (const [k, v] of Object.entries(parsed.data)) if (v !== null && v !== undefined) clean[k] = v;
+  // The query guards need no I/O, so they run here, before any rate budget is spent.
+  bulkGuardQuery(
+    Object.fromEntries(
+      spec.queryParams.map((p) => [p, typeof clean[p] === 'string' ? clean[p] : undefined]),
+    ),
+  );
   return clean as ValidatedAction;
 }
 
-/** Best-effort fields of a body that failed somewhere, so its audit record says who asked. */
+/**
+ * Best-effort fields of a body that failed somewhere, so its audit record says who asked:
+ * bounded (the prompt capped at its legal length, the action at {@link clampDepth}'s depth; a
+ * body outside the input bounds never gets here whole, see {@link renderRaw}).
+ */
 export function auditFieldsOf(body: unknown): {
   user_id: string | null;
   agent_prompt: string | null;
@@ -96,7 +152,12 @@ export function auditFieldsOf(body: unknown): {
   action: string | null;
 } {
   if (body === null || typeof body !== 'object' || Array.isArray(body)) {
-    return { user_id: null, agent_prompt: null, structured_action: body ?? null, action: null };
+    return {
+      user_id: null,
+      agent_prompt: null,
+      structured_action: typeof body === 'string' ? renderRaw(body) : clampDepth(body ?? null),
+      action: null,
+    };
   }
   const b = body as Record<string, unknown>;
   const action = b.action;
@@ -107,9 +168,24 @@ export function auditFieldsOf(body: unknown): {
       ? ((action as { action: string }).action.slice(0, 64) as string)
       : null;
   return {
-    user_id: typeof b.user_id === 'string' ? b.user_id.slice(0, 256) : null,
-    agent_prompt: typeof b.agent_prompt === 'string' ? b.agent_prompt : null,
-    structured_action: action ?? null,
+    user_id: typeof b.user_id === 'string' ? userIdOfRecord(b.user_id) : null,
+    agent_prompt: typeof b.agent_prompt === 'string' ? boundedPrompt(b.agent_prompt) : null,
+    structured_action: clampDepth(action ?? null),
     action: actionName,
   };
+}
+
+/**
+ * The user id a record names: the canonical id when it is one (so that every count agrees),
+ * else what was sent, capped, with hidden characters shown as `[U+XXXX]`.
+ */
+function userIdOfRecord(raw: string): string {
+  const canonical = canonicalUserId(raw);
+  return canonical.ok ? canonical.id : visibleRendering(capChars(raw, 256).text);
+}
+
+/** A prompt as a refused request's record keeps it: at most the longest prompt accepted. */
+function boundedPrompt(prompt: string): string {
+  const capped = capChars(prompt, MAX_PROMPT_CHARS);
+  return capped.truncated ? `${capped.text} [truncated]` : capped.text;
 }

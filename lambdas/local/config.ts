@@ -1,6 +1,7 @@
 import path from 'node:path';
 import * as z from 'zod';
 import { CATALOG } from '../core/catalog';
+import { userApproversSetting } from '../core/identity';
 
 const ACTION_NAMES = CATALOG.map((a) => a.name) as string[];
 
@@ -56,6 +57,7 @@ const envSchema = z.object({
   AIRLOCK_CONTACT_READS_PER_MINUTE: z.coerce.number().int().min(1).default(100),
   AIRLOCK_DENIED_OR_EXPIRED_PER_HOUR: z.coerce.number().int().min(0).default(5),
   AIRLOCK_PENDING_MINUTES: z.coerce.number().int().min(1).default(30),
+  AIRLOCK_USER_APPROVERS: userApproversSetting,
 });
 
 export type LocalConfig = ReturnType<typeof loadConfig>;
@@ -110,6 +112,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
         ? (c.AIRLOCK_ALLOWED_ACTIONS ?? ACTION_NAMES).filter((a) => a !== 'create_note')
         : c.AIRLOCK_ALLOWED_ACTIONS,
     approvalTtlMs: c.AIRLOCK_APPROVAL_TTL_SECONDS * 1000,
+    userApprovers: c.AIRLOCK_USER_APPROVERS,
     requestDeadlineMs: c.AIRLOCK_REQUEST_DEADLINE_MS,
     limits: {
       readsPerMinute: c.AIRLOCK_READS_PER_MINUTE,

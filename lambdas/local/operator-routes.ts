@@ -3,7 +3,9 @@
  * `npx airlock --local …` calls. Every call ends in one audit record: a command's own
  * (`event: 'control'`), or a refusal's.
  */
+
 import * as z from 'zod';
+import { parseBoundedJson } from '../core/bounded';
 import { AirlockError, asAirlockError, type HttpAnswer } from '../core/errors';
 import type { Caller, Gateway, RequestMeta } from '../core/gateway';
 import type { ControlCommand, Operator } from '../core/operator';
@@ -69,13 +71,7 @@ export function operatorRoutes(deps: OperatorRoutesDeps) {
   };
 
   const parse = <S extends z.ZodType>(schema: S, raw: string): z.infer<S> => {
-    let json: unknown;
-    try {
-      json = JSON.parse(raw);
-    } catch {
-      throw new AirlockError('invalid_json', 'The body is not valid JSON.');
-    }
-    const parsed = schema.safeParse(json);
+    const parsed = schema.safeParse(parseBoundedJson(raw, 'The body is not valid JSON.'));
     if (!parsed.success) {
       throw new AirlockError(
         'validation_failed',

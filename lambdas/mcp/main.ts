@@ -8,7 +8,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import { AirlockApiError, AirlockClient, type ToolList } from '../client';
-import { isCleanIdentifier } from '../core/policy';
+import { canonicalUserId } from '../core/identity';
 import { keysFile } from '../local/keys';
 import { createMcpServer, STATUS_TOOL, startMcpHttp } from './server';
 
@@ -65,9 +65,10 @@ export async function resolveConfig(argv: string[], env: NodeJS.ProcessEnv): Pro
   }
 
   const userId = env.AIRLOCK_USER_ID?.trim() ?? '';
-  if (!userId || userId.length > 128 || !isCleanIdentifier(userId)) {
+  const canonical = canonicalUserId(userId);
+  if (!canonical.ok) {
     throw new UsageError(
-      'Set AIRLOCK_USER_ID to the person this MCP client acts for (1 to 128 characters, e.g. their Slack user id): the gateway records it on every call.',
+      `Set AIRLOCK_USER_ID to the person this MCP client acts for (1 to 128 letters, digits or . _ @ + - :, e.g. their Slack user id): the gateway records it on every call. ${userId ? canonical.problem : ''}`.trim(),
     );
   }
   const catalogHash = env.AIRLOCK_CATALOG_HASH?.trim() || null;

@@ -3,6 +3,8 @@
  * passed `verifySlackSignature`; this module still trusts nothing it cannot check.
  */
 
+import { parseBoundedJson } from '../core/bounded';
+
 export const APPROVE_ACTION_ID = 'airlock_approve';
 export const DENY_ACTION_ID = 'airlock_deny';
 /** The only thing a button carries: an approval id as `randomIds.approvalId()` makes them. */
@@ -126,7 +128,8 @@ function firstDecision(actions: unknown): { decision: Decision; approvalId: stri
 
 function parseJsonObject(text: string): JsonObject | undefined {
   try {
-    return asObject(JSON.parse(text));
+    // A forged payload is attacker text: parsed within the input bounds, like every request.
+    return asObject(parseBoundedJson(text, 'not JSON'));
   } catch {
     return undefined;
   }

@@ -1,4 +1,4 @@
-import { ANY_CONTROL_CHARS, INVISIBLE_CHARS } from '../core/text';
+import { codePointName, displayUnits, isUnsafeChar } from '../core/text';
 import { APPROVAL_ID_PATTERN, APPROVE_ACTION_ID, DENY_ACTION_ID } from './interaction';
 
 /**
@@ -334,7 +334,7 @@ interface Display {
 function display(text: string, block: boolean): Display {
   const source = block ? text.replace(/\r\n/g, '\n') : text;
   const out: Display = { units: [], hidden: 0, backticks: 0 };
-  for (const ch of source) {
+  for (const ch of displayUnits(source)) {
     if (ch === '&') out.units.push('&amp;');
     else if (ch === '<') out.units.push('&lt;');
     else if (ch === '>') out.units.push('&gt;');
@@ -342,17 +342,12 @@ function display(text: string, block: boolean): Display {
       out.units.push(BACKTICK_STAND_IN);
       out.backticks += 1;
     } else if (block && (ch === '\n' || ch === '\t')) out.units.push(ch);
-    else if (ANY_CONTROL_CHARS.test(ch) || INVISIBLE_CHARS.test(ch) || isLoneSurrogate(ch)) {
-      out.units.push(`[U+${(ch.codePointAt(0) ?? 0).toString(16).toUpperCase().padStart(4, '0')}]`);
+    else if (isUnsafeChar(ch)) {
+      out.units.push(`[${codePointName(ch)}]`);
       out.hidden += 1;
     } else out.units.push(ch);
   }
   return out;
-}
-
-function isLoneSurrogate(ch: string): boolean {
-  const code = ch.charCodeAt(0);
-  return ch.length === 1 && code >= 0xd800 && code <= 0xdfff;
 }
 
 /** How many units, from `start`, fit in `budget` characters of output. */

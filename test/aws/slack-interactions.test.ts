@@ -98,6 +98,8 @@ describe('POST /slack/interactions', () => {
       audit: { append: async (r) => void records.push(r) },
       signingSecret: async () => SECRET,
       policy: { teamId: TEAM, approverIds: ['U0ANNA', 'U0BEN', 'U0REQUESTER'] },
+      // The requester's own Slack identity (AIRLOCK_USER_APPROVERS): they cannot approve it.
+      rules: { userApprovers: { u0requester: ['U0REQUESTER'] } },
       sendDecision: async (token, output) => {
         // As on AWS: a task token resumes its task once; a second send is refused.
         if (decisions.some((d) => d.token === token)) throw new Error('TaskTimedOut');

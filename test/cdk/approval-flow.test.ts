@@ -309,6 +309,7 @@ describe('the other functions of the flow', () => {
       SLACK_SIGNING_SECRET_ARN: { Ref: ids.signingSecret },
       SLACK_TEAM_ID: '',
       SLACK_APPROVER_IDS: '',
+      AIRLOCK_USER_APPROVERS: '{}',
       AUDIT_BUCKET_NAME: { Ref: 'AuditBucket' },
       AUDIT_PREFIX: 'audit/',
       CONTROL_TABLE_NAME: { Ref: ids.controlTable },
@@ -326,6 +327,7 @@ describe('the other functions of the flow', () => {
         slackTeamId: 'T0123456789',
         approverSlackIds: ['U0123456789', 'U0987654321'],
         requiredApprovals: { create_note: 2 },
+        userApprovers: { 'u-42': ['U0123456789'] },
       },
     });
     const { approval: flow, validation } = custom.stack;
@@ -335,6 +337,7 @@ describe('the other functions of the flow', () => {
     expect(env(flow.slackInteractions.function)).toMatchObject({
       SLACK_TEAM_ID: 'T0123456789',
       SLACK_APPROVER_IDS: 'U0123456789,U0987654321',
+      AIRLOCK_USER_APPROVERS: '{"u-42":["U0123456789"]}',
     });
     expect(env(validation.function)).toMatchObject({
       AIRLOCK_APPROVAL_TTL_SECONDS: '600',

@@ -28,6 +28,7 @@ describe('deployment configuration (CDK context)', () => {
         slackTeamId: '',
         approverSlackIds: [],
         requiredApprovals: { create_note: 1 },
+        userApprovers: {},
       },
       contained: false,
       readOnly: false,
@@ -89,6 +90,7 @@ describe('deployment configuration (CDK context)', () => {
         slackTeamId: '',
         approverSlackIds: [],
         requiredApprovals: { create_note: 1 },
+        userApprovers: {},
       },
       contained: true,
       readOnly: false,
@@ -102,6 +104,7 @@ describe('deployment configuration (CDK context)', () => {
       slackTeamId: 'T0123456789',
       approverSlackIds: ['U0123456789', 'W0123456789'],
       requiredApprovals: { create_note: 2 },
+      userApprovers: { 'u-42': ['U0123456789'] },
     };
     expect(
       parseConfig({
@@ -110,6 +113,7 @@ describe('deployment configuration (CDK context)', () => {
           slackTeamId: 'T0123456789',
           approverSlackIds: ['U0123456789', 'W0123456789'],
           requiredApprovals: { create_note: 2 },
+          userApprovers: { 'u-42': ['U0123456789'] },
         },
       }).approval,
     ).toEqual(expected);
@@ -121,6 +125,7 @@ describe('deployment configuration (CDK context)', () => {
           slackTeamId: 'T0123456789',
           approverSlackIds: 'U0123456789, W0123456789,U0123456789',
           requiredApprovals: '{"create_note":"2"}',
+          userApprovers: '{"u-42":["U0123456789"]}',
         }),
       }).approval,
     ).toEqual(expected);

@@ -39,6 +39,125 @@ export interface ContractCase {
   check?: (body: Record<string, unknown>) => void;
 }
 
+/** A JSON text of `depth` nested arrays or objects inside an unknown parameter of a read. */
+export function deepBody(depth: number, kind: 'array' | 'object'): string {
+  const [open, close] = kind === 'array' ? ['[', ']'] : ['{"":', '}'];
+  const inner = `${open.repeat(depth)}1${close.repeat(depth)}`;
+  return `{"user_id":"u-42","agent_prompt":"Find Acme.","action":{"action":"search_company","name":"Acme","extra":${inner}}}`;
+}
+
+/** Every character of `text` written as a JSON `\uXXXX` escape. */
+export function escapeAll(text: string): string {
+  return Array.from(text, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`).join('');
+}
+
+function envelopeText(action: string, prompt = 'Log it.'): string {
+  return `{"user_id":"u-42","agent_prompt":"${prompt}","action":${action}}`;
+}
+
+/** Attacks every deployment must answer alike (issue 11): bounds, spellings, hidden text, order. */
+function HARDENING_CASES(): ContractCase[] {
+  const awsKey = `AKIA${'Q7'.repeat(8)}`;
+  const hubspotToken = 'pat-na1-0123abcd-4567-89ab-cdef-0123456789ab';
+  const cases: ContractCase[] = [];
+  // 64 KB holds 20,000 levels of arrays and about 12,000 of objects.
+  for (const [depth, kinds] of [
+    [5000, ['array', 'object']],
+    [12_000, ['object']],
+    [20_000, ['array']],
+  ] as const) {
+    for (const kind of kinds) {
+      cases.push({
+        name: `an unknown parameter nested ${depth} levels (${kind}s) is a 400, not a 503`,
+        method: 'POST',
+        path: '/v1/actions',
+        raw: deepBody(depth, kind),
+        status: 400,
+        code: 'validation_failed',
+        check: (b) => expect(JSON.stringify(b)).toMatch(/levels deep/),
+      });
+    }
+  }
+  for (const [what, secret] of [
+    ['an AWS access key id', awsKey],
+    ['a HubSpot token', hubspotToken],
+  ] as const) {
+    cases.push({
+      name: `${what} spelt with \\u escapes in a note body is refused`,
+      method: 'POST',
+      path: '/v1/actions',
+      raw: envelopeText(
+        `{"action":"create_note","company_id":"${DEMO.acmeCompanyId}","body":"key ${escapeAll(secret)}"}`,
+      ),
+      status: 422,
+      code: 'prompt_rejected',
+    });
+    cases.push({
+      name: `${what} in full-width letters in the prompt is refused`,
+      method: 'POST',
+      path: '/v1/actions',
+      raw: envelopeText(
+        '{"action":"search_company","domain":"acme.com"}',
+        Array.from(secret, (c) =>
+          /[A-Za-z0-9]/.test(c) ? String.fromCharCode(c.charCodeAt(0) + 0xfee0) : c,
+        ).join(''),
+      ),
+      status: 422,
+      code: 'prompt_rejected',
+    });
+  }
+  const hidden: [string, string][] = [
+    ['a tag character', '\\udb40\\udc41'],
+    ['U+061C', '\\u061c'],
+    ['U+180E', '\\u180e'],
+    ['a variation selector', '\\ufe00'],
+    ['U+034F', '\\u034f'],
+    ['U+3164', '\\u3164'],
+    ['U+FFF9', '\\ufff9'],
+    ['U+2028', '\\u2028'],
+    ['a lone surrogate', '\\ud800'],
+  ];
+  for (const [what, esc] of hidden) {
+    cases.push({
+      name: `${what} in a note body is refused, naming the field`,
+      method: 'POST',
+      path: '/v1/actions',
+      raw: envelopeText(
+        `{"action":"create_note","company_id":"${DEMO.acmeCompanyId}","body":"ok${esc}"}`,
+      ),
+      status: 400,
+      code: 'validation_failed',
+      check: (b) => expect((b.error as { message: string }).message).toMatch(/body/),
+    });
+    cases.push({
+      name: `${what} in a query is refused`,
+      method: 'POST',
+      path: '/v1/actions',
+      raw: envelopeText(`{"action":"search_company","name":"Ac${esc}me"}`),
+      status: 400,
+      code: 'validation_failed',
+    });
+  }
+  cases.push({
+    name: 'a note with emoji sequences (❤️, a flag, a family) is accepted',
+    method: 'POST',
+    path: '/v1/actions',
+    raw: envelopeText(
+      `{"action":"create_note","company_id":"${DEMO.acmeCompanyId}","body":"Thanks ❤️ 🇫🇷 👨‍👩‍👧 🏴󠁧󠁢󠁥󠁮󠁧󠁿"}`,
+    ),
+    status: 202,
+  });
+  cases.push({
+    name: 'a user id with a Cyrillic letter among Latin ones is refused',
+    method: 'POST',
+    path: '/v1/actions',
+    raw: '{"user_id":"u-4\\u04352","agent_prompt":"Find Acme.","action":{"action":"search_company","name":"Acme"}}',
+    status: 400,
+    code: 'validation_failed',
+  });
+  return cases;
+}
+
 const READ_SCOPES = ['crm.objects.contacts.read', 'crm.objects.companies.read', 'sales-email-read'];
 
 export function restoreTokens(d: Deployment): void {
@@ -219,6 +338,7 @@ export const CASES: ContractCase[] = [
     status: 502,
     code: 'hubspot_missing_scopes',
   },
+  ...HARDENING_CASES(),
   {
     name: 'an unknown request id',
     method: 'GET',

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { openAiTools } from '../../lambdas/core/catalog';
+import { foldCase } from '../../lambdas/core/identity';
 import { DEMO } from '../../lambdas/emulator/seed';
 import { type FakeOpenAi, startFakeOpenAi } from '../helpers/fake-openai';
 import { startTestApp, type TestApp } from '../helpers/local-app';
@@ -158,7 +159,8 @@ describe('the README, "Connect an OpenAI agent" and "Connect an MCP client", as 
       expect(JSON.stringify(answer.content)).toContain(DEMO.acmeCompanyId);
       const records = await t.audit();
       expect(records.at(-1)).toMatchObject({
-        user_id: config.env.AIRLOCK_USER_ID,
+        // Recorded in its canonical form (NFKC, case folded).
+        user_id: foldCase(config.env.AIRLOCK_USER_ID ?? ''),
         agent_prompt: expect.stringContaining('readme-test'),
       });
     } finally {

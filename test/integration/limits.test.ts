@@ -45,7 +45,12 @@ describe('enforced read limits, locally', () => {
       const res = await act(variant);
       expect([res.status, errorCode(res.body)]).toEqual([429, 'rate_limited']);
     }
-    const refusal = (await t.audit()).find((r) => r.user_id === 'U-CASE');
+    // Recorded under the one canonical id.
+    const refusals = (await t.audit()).filter(
+      (r) => r.user_id === 'u-case' && r.response_status === 429,
+    );
+    expect(refusals).toHaveLength(2);
+    const refusal = refusals[0];
     expect(refusal).toMatchObject({ reason: 'rate_limited', rule: 'reads_per_user' });
   });
 

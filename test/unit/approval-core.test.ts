@@ -103,8 +103,40 @@ describe('the approval core', () => {
     expect((await store.get('apr_1'))?.approvals).toHaveLength(2);
   });
 
+  it('refuses the person who asked when the deployment maps their user id to that approver', async () => {
+    await store.create(approval());
+    const mapped = new ApprovalCore(
+      store,
+      { now: () => now },
+      {
+        userApprovers: { 'u-requester': ['U-REQUESTER'] },
+      },
+    );
+    expect(
+      await codeOf(
+        mapped.decide({ approvalId: 'apr_1', deciderId: 'u-requester', decision: 'approve' }),
+      ),
+    ).toBe('approver_required');
+    expect(
+      await codeOf(
+        mapped.decide({ approvalId: 'apr_1', deciderId: 'U-REQUESTER', decision: 'deny' }),
+      ),
+    ).toBe('approver_required');
+    expect((await store.get('apr_1'))?.status).toBe('pending_approval');
+  });
+
+  it('lets no agent block an approver by naming it as the user: an unmapped user_id is not compared', async () => {
+    // The agent chooses user_id; naming an approver there must not take that approver away.
+    await store.create(approval({ user_id: 'u-anna' }));
+    const outcome = await core().decide({
+      approvalId: 'apr_1',
+      deciderId: 'U-ANNA',
+      decision: 'approve',
+    });
+    expect(outcome.kind).toBe('approved');
+  });
+
   it.each([
-    ['the requesting user', { deciderId: 'U-REQUESTER' }, 'approver_required'],
     ['the requesting credential', { deciderId: 'arn:aws:iam::1:role/agent' }, 'approver_required'],
     ['another hash', { seenHash: 'f'.repeat(64) }, 'approval_mismatch'],
   ])('refuses a decision by %s', async (_what, extra, code) => {
