@@ -50,6 +50,13 @@ export interface CallContext {
   deadline: number;
   /** Every HubSpot call made for this request is appended here. */
   calls: HubSpotCall[];
+  /**
+   * Awaited right before each attempt of a call that changes HubSpot (a create), after any
+   * lookup and after the token is fetched: the kill switch's last word on a write. It throws
+   * (`gateway_contained`, `read_only_mode`) when the write must not be sent; the adapter then
+   * sends nothing. Idempotent calls (searches, lookups) never await it.
+   */
+  beforeWrite?: () => Promise<void>;
 }
 
 /**
@@ -75,7 +82,15 @@ export interface AuditSink {
 
 /** Kill switch and read-only mode (DESIGN §5.7). */
 export interface ControlState {
+  /** The switch, possibly cached (local: 250 ms, AWS: 5 s); never throws (fails closed). */
   read(): Promise<{ contained: boolean; readOnly: boolean }>;
+  /**
+   * The switch as stored right now, bypassing every cache: read where data leaves (a read's
+   * answer) and right before a write is sent, so a `contain` that has answered stops work
+   * already in flight. Never throws: a switch that cannot be read counts as on (fails closed).
+   * Without it, {@link read} stands in.
+   */
+  fresh?(): Promise<{ contained: boolean; readOnly: boolean }>;
 }
 
 /** The kill switch as the operator sees it: who changed it last, when and why. */
@@ -158,19 +173,53 @@ export interface Approval {
   finished_at?: string;
 }
 
+/** The caps on writes waiting for a decision (`pending_approval`). */
+export interface PendingCaps {
+  /** Pending writes one user (`approval.user_id`) may have at once. */
+  perUser: number;
+  /** Pending writes in all. */
+  total: number;
+}
+
+/**
+ * Thrown by {@link ApprovalStore.create} when the new approval would exceed a cap; nothing was
+ * stored and no slot was taken.
+ */
+export class PendingCapReached extends Error {
+  constructor(
+    /** Which cap: the user's own, or the one on all pending writes. */
+    readonly cap: 'per_user' | 'total',
+    /** How many writes that cap already counts (at least the cap). */
+    readonly pending: number,
+  ) {
+    super(`the ${cap === 'per_user' ? "user's" : 'total'} cap on pending writes is reached`);
+    this.name = 'PendingCapReached';
+  }
+}
+
 /**
  * Storage for approvals. `transition` is a compare-and-set: it applies `patch` only when the
  * stored status is `from`, and returns the new approval, or null when the status had moved on.
+ *
+ * Every approval stored as `pending_approval` holds one slot of its user and one of the total,
+ * taken in the same atomic step that stores it and given back in the same atomic step as the
+ * `transition` that moves it out of `pending_approval` (to approved, denied, expired, failed, or
+ * anything else), so the counts never drift and concurrent creates cannot overshoot a cap.
  */
 export interface ApprovalStore {
-  create(approval: Approval): Promise<void>;
+  /**
+   * Stores a new approval (refused when its id exists). A pending one takes its slots; with
+   * `caps`, only while its user and the total are below them, else {@link PendingCapReached}
+   * (the user's cap is reported when both are reached).
+   */
+  create(approval: Approval, caps?: PendingCaps): Promise<void>;
   get(approvalId: string): Promise<Approval | undefined>;
   getByRequest(requestId: string): Promise<Approval | undefined>;
   listByStatus(status: ApprovalStatus): Promise<Approval[]>;
   /**
    * Applies `patch` only when the stored status is `from` (and, when given, the stored
    * `version` is `expectedVersion`); bumps `version`. Returns the new approval, or null when
-   * the condition did not hold.
+   * the condition did not hold. Leaving `pending_approval` gives its slots back, atomically.
    */
   transition(
     approvalId: string,

@@ -7,6 +7,7 @@ import {
   GetCommand,
   PutCommand,
   QueryCommand,
+  TransactWriteCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
@@ -142,7 +143,7 @@ describe('the Lambda entry points', () => {
     dynamo.reset();
     openSwitch();
     dynamo.on(QueryCommand).resolves({ Items: [] });
-    dynamo.on(PutCommand).resolves({});
+    dynamo.on(TransactWriteCommand).resolves({});
     sfn.on(StartExecutionCommand).resolves({ executionArn: 'arn:exec' });
     const { handler } = await import('../../lambdas/aws/validation');
     const event = apiEvent('POST', '/v1/actions', {
@@ -154,10 +155,10 @@ describe('the Lambda entry points', () => {
     const body = JSON.parse(res.body);
     expect([res.statusCode, body.status]).toEqual([202, 'pending_approval']);
     expect(body.status_url).toBe(`https://x.example/dev/v1/actions/${body.request_id}`);
-    const stored = dynamo.commandCalls(PutCommand)[0]?.args[0].input.Item as Record<
-      string,
-      unknown
-    >;
+    // Stored with its slot under the pending caps, in one transaction.
+    const stored = dynamo
+      .commandCalls(TransactWriteCommand)[0]
+      ?.args[0].input.TransactItems?.find((i) => i.Put)?.Put?.Item as Record<string, unknown>;
     expect(stored).toMatchObject({
       approval_id: body.approval.id,
       status: 'pending_approval',

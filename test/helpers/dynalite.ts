@@ -3,6 +3,7 @@ import { CreateTableCommand, DescribeTableCommand, DynamoDBClient } from '@aws-s
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import dynalite from 'dynalite';
 import { APPROVAL_TABLE } from '../../lambdas/adapters/aws/dynamo-approval-store';
+import { withTransactions } from './dynalite-transactions';
 
 export interface DynaliteApprovals {
   /** A plain DocumentClient (default translation options, as a Lambda would build it). */
@@ -14,13 +15,15 @@ export interface DynaliteApprovals {
 /**
  * A real DynamoDB API (dynalite, in memory) on loopback, with the approvals table created
  * exactly as the CDK construct declares it (APPROVAL_TABLE: key, both GSIs), and a client of
- * the real AWS SDK talking to it over HTTP. dynalite has no TimeToLive API: the `ttl` attribute
+ * the real AWS SDK talking to it over HTTP, with TransactWriteItems added in front of it
+ * (`withTransactions`). dynalite has no TimeToLive API: the `ttl` attribute
  * is stored but never acted on, as a table without TTL enabled would do.
  */
 export async function startDynaliteApprovals(
   tableName = 'airlock-approvals',
 ): Promise<DynaliteApprovals> {
-  const server = await startDynaliteServer();
+  // The approval store reserves pending slots in transactions, which dynalite lacks.
+  const server = await withTransactions(await startDynaliteServer());
   const raw = new DynamoDBClient({
     region: 'eu-west-1',
     endpoint: server.endpoint,

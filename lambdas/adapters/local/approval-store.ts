@@ -1,11 +1,20 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import type { Approval, ApprovalStatus, ApprovalStore } from '../../core/ports';
+import {
+  type Approval,
+  type ApprovalStatus,
+  type ApprovalStore,
+  PendingCapReached,
+  type PendingCaps,
+} from '../../core/ports';
 
 /**
  * Local approvals: held in memory, persisted to one JSON file after every change (written to
  * a temporary file, synced, then renamed), so a restart loses nothing. Changes are applied
- * one at a time, which makes `transition` a true compare-and-set within the process.
+ * one at a time, which makes `transition` a true compare-and-set within the process, and the
+ * caps of `create` exact: the pending approvals are counted inside the same serialised step
+ * that stores the new one, and a transition out of `pending_approval` frees its slot simply by
+ * no longer being counted.
  */
 export class FileApprovalStore implements ApprovalStore {
   private readonly byId = new Map<string, Approval>();
@@ -46,9 +55,20 @@ export class FileApprovalStore implements ApprovalStore {
     await fs.rename(tmp, this.file);
   }
 
-  create(approval: Approval): Promise<void> {
+  create(approval: Approval, caps?: PendingCaps): Promise<void> {
     return this.serial(async () => {
       if (this.byId.has(approval.approval_id)) throw new Error('approval id already exists');
+      if (caps && approval.status === 'pending_approval') {
+        let mine = 0;
+        let total = 0;
+        for (const a of this.byId.values()) {
+          if (a.status !== 'pending_approval') continue;
+          total += 1;
+          if (a.user_id === approval.user_id) mine += 1;
+        }
+        if (mine >= caps.perUser) throw new PendingCapReached('per_user', mine);
+        if (total >= caps.total) throw new PendingCapReached('total', total);
+      }
       this.byId.set(approval.approval_id, structuredClone(approval));
       try {
         await this.persist();
