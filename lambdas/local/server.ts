@@ -1,7 +1,18 @@
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
-import { checkBodySize, checkContentType, notFound, UNAUTHORIZED_MESSAGE } from '../core/edge';
+import type { Duplex } from 'node:stream';
+import {
+  checkBodySize,
+  checkContentType,
+  checkRequestTarget,
+  invalidRequestTarget,
+  notFound,
+  parserRefusal,
+  renderReceived,
+  renderTarget,
+  UNAUTHORIZED_MESSAGE,
+} from '../core/edge';
 import { AirlockError, type HttpAnswer } from '../core/errors';
 import type { Caller, Gateway, RequestMeta } from '../core/gateway';
 import type { Clock, IdSource, Logger } from '../core/ports';
@@ -10,6 +21,9 @@ import type { operatorRoutes } from './operator-routes';
 
 /** A body larger than this is not even drained: the connection is closed. */
 const DRAIN_LIMIT = 1024 * 1024;
+
+/** How long a refused connection may stay open after its answer before it is destroyed. */
+const LINGER_MS = 2000;
 
 export interface LocalServerOptions {
   gateway: Gateway;
@@ -21,6 +35,30 @@ export interface LocalServerOptions {
   ids: IdSource;
   clock: Clock;
   log: Logger;
+  /**
+   * Node's request timeouts: the request head, the whole request, and how often Node checks
+   * them (tests shorten them). @default 10 s, 30 s, checked every 30 s
+   */
+  timeouts?: { headersMs: number; requestMs: number; checkIntervalMs?: number };
+}
+
+/** A request Node's parser refused: its refusal and what the audit record keeps of it. */
+interface ParserFailure {
+  error: AirlockError;
+  received: Record<string, unknown>;
+}
+
+/** What the server tracks of one connection, beyond Node's own state. */
+interface ConnectionState {
+  /** Answers still being written on this connection (pipelined requests go in order). */
+  pending: Set<Promise<void>>;
+  /**
+   * Set while a route reads a request body here: a parser failure before that request is
+   * complete is in its body, so it is that request's.
+   */
+  reading?: { req: http.IncomingMessage; fail: (failure: ParserFailure) => void };
+  /** Set once the connection is refused: Node reports the failure again for every later read. */
+  refused: boolean;
 }
 
 const STATIC: Record<string, { file: string; type: string }> = {
@@ -159,6 +197,19 @@ export function createLocalServer(options: LocalServerOptions) {
   };
 
   const inFlight = new Set<Promise<void>>();
+  const track = (p: Promise<void>) => {
+    inFlight.add(p);
+    void p.finally(() => inFlight.delete(p));
+  };
+  const connections = new WeakMap<Duplex, ConnectionState>();
+  const connectionOf = (socket: Duplex): ConnectionState => {
+    let state = connections.get(socket);
+    if (!state) {
+      state = { pending: new Set(), refused: false };
+      connections.set(socket, state);
+    }
+    return state;
+  };
 
   const send = (res: http.ServerResponse, requestId: string, answer: HttpAnswer, close = false) => {
     const body = JSON.stringify(answer.body);
@@ -173,22 +224,70 @@ export function createLocalServer(options: LocalServerOptions) {
     res.end(body);
   };
 
-  const handle = async (req: http.IncomingMessage, res: http.ServerResponse) => {
+  /**
+   * Ends a connection Node's HTTP stack no longer drives (its parser failed, or a CONNECT):
+   * the answer, well-formed, then the end; destroyed if the peer does not close it soon.
+   */
+  const answerRaw = (socket: Duplex, requestId: string, answer: HttpAnswer) => {
+    const timer = setTimeout(() => socket.destroy(), LINGER_MS);
+    timer.unref();
+    socket.once('close', () => clearTimeout(timer));
+    if (!socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const body = JSON.stringify(answer.body);
+    const headers: Record<string, string | number> = {
+      ...SECURITY_HEADERS,
+      ...answer.headers,
+      'content-type': 'application/json; charset=utf-8',
+      'content-length': Buffer.byteLength(body),
+      'x-request-id': requestId,
+      connection: 'close',
+    };
+    const head = [
+      `HTTP/1.1 ${answer.status} ${http.STATUS_CODES[answer.status] ?? 'Error'}`,
+      ...Object.entries(headers).map(([name, value]) => `${name}: ${value}`),
+    ].join('\r\n');
+    socket.end(`${head}\r\n\r\n${body}`);
+  };
+
+  const logRequest = (meta: RequestMeta, status: number, caller: Caller | null) => {
+    log.info('request', {
+      request_id: meta.requestId,
+      route: meta.route,
+      status,
+      caller: caller?.id ?? null,
+      duration_ms: clock.now() - meta.startedAt,
+    });
+  };
+
+  const handle = async (
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    connection: ConnectionState,
+  ) => {
     const startedAt = clock.now();
     const requestId = ids.requestId();
     const method = req.method ?? 'GET';
-    let url: URL;
-    try {
-      url = new URL(req.url ?? '/', 'http://localhost');
-    } catch {
-      // A request-target no URL parser accepts: refused like any unknown route, and audited.
+    // The target exactly as sent; only origin-form is routed, on the raw path (edge.ts).
+    const target = req.url ?? '';
+    const targetError = checkRequestTarget(target);
+    if (targetError) {
       drain(req);
-      const meta: RequestMeta = { requestId, route: `${method} (malformed)`, startedAt };
-      send(res, requestId, await gateway.refuseAtEdge(meta, authenticate(req), notFound()));
+      const meta: RequestMeta = { requestId, route: `${method} (invalid target)`, startedAt };
+      const caller = authenticate(req);
+      const answer = await gateway.refuseAtEdge(meta, caller, targetError, undefined, {
+        request_target: renderTarget(target),
+      });
+      send(res, requestId, answer);
+      logRequest(meta, answer.status, caller);
       return;
     }
-    const page = method === 'GET' ? pages.get(url.pathname) : undefined;
-    if (method === 'GET' && url.pathname === '/favicon.ico') {
+    const query = target.indexOf('?');
+    const pathname = query === -1 ? target : target.slice(0, query);
+    const page = method === 'GET' ? pages.get(pathname) : undefined;
+    if (method === 'GET' && pathname === '/favicon.ico') {
       // Browsers ask for it on their own; answering keeps the audit log to real requests.
       res.writeHead(204, SECURITY_HEADERS);
       res.end();
@@ -204,11 +303,11 @@ export function createLocalServer(options: LocalServerOptions) {
       res.end(page.body);
       return;
     }
-    const route = routes.find((r) => r.pattern.test(url.pathname) && r.method === method);
-    const pathMatch = routes.find((r) => r.pattern.test(url.pathname));
+    const route = routes.find((r) => r.pattern.test(pathname) && r.method === method);
+    const pathMatch = routes.find((r) => r.pattern.test(pathname));
     const meta: RequestMeta = {
       requestId,
-      route: route?.name ?? `${method} ${url.pathname.slice(0, 200)}`,
+      route: route?.name ?? `${method} ${pathname.slice(0, 200)}`,
       startedAt,
     };
     const caller = authenticate(req);
@@ -234,43 +333,134 @@ export function createLocalServer(options: LocalServerOptions) {
         new AirlockError('unauthorized', UNAUTHORIZED_MESSAGE.local),
       );
     } else if (route.body) {
-      const read = await readBody(req, req.headers['content-type']);
-      if (read.error) close = read.error.code === 'payload_too_large';
+      const read = await readBody(req, req.headers['content-type'], connection);
+      // After a body too large or one the parser refused, the connection cannot be reused.
+      if (read.error) close = read.error.code === 'payload_too_large' || !!read.received;
       answer = read.error
-        ? await gateway.refuseAtEdge(meta, caller, read.error, read.body)
-        : await route.handler(meta, caller, paramsOf(route, url.pathname), read.body ?? '');
+        ? await gateway.refuseAtEdge(meta, caller, read.error, read.body, read.received)
+        : await route.handler(meta, caller, paramsOf(route, pathname), read.body ?? '');
     } else {
       drain(req);
-      answer = await route.handler(meta, caller, paramsOf(route, url.pathname), '');
+      answer = await route.handler(meta, caller, paramsOf(route, pathname), '');
     }
     send(res, requestId, answer, close);
-    log.info('request', {
-      request_id: requestId,
-      route: meta.route,
-      status: answer.status,
-      caller: caller?.id ?? null,
-      duration_ms: clock.now() - startedAt,
-    });
+    logRequest(meta, answer.status, caller);
   };
 
-  const server = http.createServer((req, res) => {
-    const p = handle(req, res).catch((err: unknown) => {
-      log.error('unhandled error in the local server', {
-        error: err instanceof Error ? err.message : String(err),
-      });
-      if (!res.headersSent) {
-        res.writeHead(500, {
-          ...SECURITY_HEADERS,
-          'content-type': 'application/json; charset=utf-8',
+  const onRequest = (req: http.IncomingMessage, res: http.ServerResponse) => {
+    const connection = connectionOf(req.socket);
+    // 'close' comes once the answer is written, or once the connection is gone.
+    const answered = new Promise<void>((resolve) => res.once('close', resolve));
+    connection.pending.add(answered);
+    void answered.then(() => connection.pending.delete(answered));
+    track(
+      handle(req, res, connection).catch((err: unknown) => {
+        log.error('unhandled error in the local server', {
+          error: err instanceof Error ? err.message : String(err),
         });
-        res.end(JSON.stringify({ error: { code: 'internal_error', message: 'internal error' } }));
-      }
+        if (!res.headersSent) {
+          res.writeHead(500, {
+            ...SECURITY_HEADERS,
+            'content-type': 'application/json; charset=utf-8',
+          });
+          res.end(JSON.stringify({ error: { code: 'internal_error', message: 'internal error' } }));
+        }
+      }),
+    );
+  };
+
+  /**
+   * A request Node's HTTP parser refused (a bad byte, headers over 16 KB, a smuggling shape,
+   * an invalid chunk size, an unknown method...) or did not receive in time. No route runs,
+   * yet it gets its request id and its one audit record like any other, then a well-formed
+   * answer on the raw socket, and the connection is closed.
+   */
+  const refuseUnparsed = async (
+    err: Error & { code?: unknown; rawPacket?: unknown },
+    socket: Duplex,
+  ) => {
+    const connection = connectionOf(socket);
+    // Node reports the same failure again for each later read of this connection; the first
+    // report is the one request.
+    if (connection.refused) return;
+    const code = typeof err.code === 'string' ? err.code : 'unknown';
+    const raw = Buffer.isBuffer(err.rawPacket) ? err.rawPacket : undefined;
+    if (!code.startsWith('HPE_') && code !== 'ERR_HTTP_REQUEST_TIMEOUT' && !raw?.length) {
+      // A connection reset or a failed write (ECONNRESET, EPIPE...) with no bytes of a new
+      // request: there is no request to audit, so no record. A request a route is handling on
+      // this connection still gets its own: its body read fails and is refused.
+      socket.destroy();
+      return;
+    }
+    connection.refused = true;
+    const failure: ParserFailure = {
+      error: parserRefusal(code),
+      received: renderReceived(raw, code),
+    };
+    if (connection.reading && !connection.reading.req.complete) {
+      // The failure is in the body a route is reading: that request's record and answer carry it.
+      connection.reading.fail(failure);
+      return;
+    }
+    const meta: RequestMeta = {
+      requestId: ids.requestId(),
+      route: '(unparsed)',
+      startedAt: clock.now(),
+    };
+    const answer = await gateway.refuseAtEdge(
+      meta,
+      null,
+      failure.error,
+      undefined,
+      failure.received,
+    );
+    logRequest(meta, answer.status, null);
+    // Answers to earlier requests on this connection go first: bytes written now would be
+    // read as theirs.
+    while (connection.pending.size > 0) await Promise.allSettled([...connection.pending]);
+    answerRaw(socket, meta.requestId, answer);
+  };
+
+  /** CONNECT (authority-form): this is no proxy. Refused like any other bad target. */
+  const refuseConnect = async (req: http.IncomingMessage, socket: Duplex) => {
+    // Node hands the socket over without its error handler: a reset must not crash the process.
+    socket.on('error', () => socket.destroy());
+    socket.resume();
+    const meta: RequestMeta = {
+      requestId: ids.requestId(),
+      route: `${req.method ?? 'CONNECT'} (invalid target)`,
+      startedAt: clock.now(),
+    };
+    const caller = authenticate(req);
+    const answer = await gateway.refuseAtEdge(meta, caller, invalidRequestTarget(), undefined, {
+      request_target: renderTarget(req.url ?? ''),
     });
-    inFlight.add(p);
-    void p.finally(() => inFlight.delete(p));
+    logRequest(meta, answer.status, caller);
+    answerRaw(socket, meta.requestId, answer);
+  };
+
+  const guard = (what: string, socket: Duplex) => (err: unknown) => {
+    log.error(`unhandled error refusing ${what}`, {
+      error: err instanceof Error ? err.message : String(err),
+    });
+    socket.destroy();
+  };
+
+  const server = http.createServer(
+    { connectionsCheckingInterval: options.timeouts?.checkIntervalMs ?? 30_000 },
+    onRequest,
+  );
+  server.headersTimeout = options.timeouts?.headersMs ?? 10_000;
+  server.requestTimeout = options.timeouts?.requestMs ?? 30_000;
+  server.on('clientError', (err: Error, socket: Duplex) => {
+    track(refuseUnparsed(err, socket).catch(guard('a request the parser refused', socket)));
   });
-  server.headersTimeout = 10_000;
-  server.requestTimeout = 30_000;
+  server.on('connect', (req: http.IncomingMessage, socket: Duplex) => {
+    track(refuseConnect(req, socket).catch(guard('a CONNECT', socket)));
+  });
+  // An `Expect` other than 100-continue: Node would answer 417 itself, unaudited. The request
+  // is handled like any other (RFC 9110 §10.1.1 lets a server ignore what it does not meet).
+  server.on('checkExpectation', onRequest);
 
   return {
     server,
@@ -298,11 +488,16 @@ function drain(req: http.IncomingMessage): void {
   req.resume();
 }
 
-/** Reads a JSON body within the size limit (413 above it); refuses other content types (415). */
+/**
+ * Reads a JSON body within the size limit (413 above it); refuses other content types (415).
+ * While it reads, a failure of Node's parser on this connection (a bad chunk, a timeout) ends
+ * the read with that refusal and what was received, so the request keeps its one record.
+ */
 async function readBody(
   req: http.IncomingMessage,
   contentType: string | undefined,
-): Promise<{ body?: string; error?: AirlockError }> {
+  connection: ConnectionState,
+): Promise<{ body?: string; error?: AirlockError; received?: Record<string, unknown> }> {
   const typeError = checkContentType(contentType);
   if (typeError) {
     drain(req);
@@ -318,27 +513,40 @@ async function readBody(
     const chunks: Buffer[] = [];
     let size = 0;
     let done = false;
+    const finish = (result: {
+      body?: string;
+      error?: AirlockError;
+      received?: Record<string, unknown>;
+    }) => {
+      done = true;
+      if (connection.reading === reading) connection.reading = undefined;
+      resolve(result);
+    };
+    const reading = {
+      req,
+      fail: (failure: ParserFailure) => {
+        if (!done) finish({ error: failure.error, received: failure.received });
+      },
+    };
+    connection.reading = reading;
     req.on('data', (chunk: Buffer) => {
       if (done) return;
       size += chunk.length;
       const sizeError = checkBodySize(size);
       if (sizeError) {
-        done = true;
+        finish({ error: sizeError });
         drain(req);
-        resolve({ error: sizeError });
         return;
       }
       chunks.push(chunk);
     });
     req.on('end', () => {
       if (done) return;
-      done = true;
-      resolve({ body: Buffer.concat(chunks).toString('utf8') });
+      finish({ body: Buffer.concat(chunks).toString('utf8') });
     });
     req.on('error', () => {
       if (done) return;
-      done = true;
-      resolve({
+      finish({
         error: new AirlockError('validation_failed', 'The request body could not be read.'),
       });
     });

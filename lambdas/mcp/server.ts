@@ -3,6 +3,7 @@
  * every call goes to the gateway through the typed client, so validation, policy, approval and
  * audit stay the gateway's. The server adds nothing the gateway would not check itself.
  */
+
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -29,6 +30,7 @@ import {
   type WriteStatus,
 } from '../client';
 import { findAction } from '../core/catalog';
+import { checkRequestTarget, invalidRequestTarget } from '../core/edge';
 import { keyMatches } from '../local/keys';
 
 /** The one tool this server adds: it is not an action of the gateway's catalog. */
@@ -388,7 +390,13 @@ export async function startMcpHttp(options: McpHttpOptions): Promise<McpHttp> {
       refuse(res, 401, 'Send Authorization: Bearer <AIRLOCK_MCP_KEY>.');
       return;
     }
-    if (new URL(req.url ?? '/', 'http://127.0.0.1').pathname !== '/mcp') {
+    // The raw target, as the gateway routes it: `//host/mcp` or `/x/../mcp` is not `/mcp`.
+    const target = req.url ?? '';
+    if (checkRequestTarget(target) !== null) {
+      refuse(res, 400, invalidRequestTarget().message);
+      return;
+    }
+    if (target.split('?')[0] !== '/mcp') {
       refuse(res, 404, 'Not found: the MCP endpoint is /mcp.');
       return;
     }

@@ -116,7 +116,7 @@ describe('every refusal of the contract, over HTTP', () => {
     expect(JSON.stringify(record)).toContain('[REDACTED]');
   });
 
-  it('answers a request-target no URL parser accepts with 404, audited', async () => {
+  it('answers a request-target that is not origin-form (//[) with 400, audited', async () => {
     const { request } = await import('node:http');
     const url = new URL(t.app.url);
     const status = await new Promise<number>((resolve, reject) => {
@@ -130,7 +130,7 @@ describe('every refusal of the contract, over HTTP', () => {
       req.on('error', reject);
       req.end();
     });
-    expect(status).toBe(404);
+    expect(status).toBe(400);
     t.responses.push('(raw request)');
   });
 

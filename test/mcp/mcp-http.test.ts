@@ -25,12 +25,15 @@ const INITIALIZE = JSON.stringify({
 function post(
   url: string,
   headers: Record<string, string>,
+  /** The request target exactly as sent (a URL string would have its dot segments removed). */
+  path?: string,
 ): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
   return new Promise((resolve, reject) => {
     const req = http.request(
       url,
       {
         method: 'POST',
+        ...(path === undefined ? {} : { path }),
         headers: {
           'content-type': 'application/json',
           accept: 'application/json, text/event-stream',
@@ -147,6 +150,16 @@ describe('the MCP server over Streamable HTTP, in process, against local mode', 
     expect(without.headers['www-authenticate']).toMatch(/^Bearer/);
     expect(wrong.status).toBe(401);
   });
+
+  it.each(['//attacker.example/mcp', '/x/../mcp', '/./mcp', '/%2e/mcp', '//mcp'])(
+    'refuses the request target %s instead of reading it as /mcp',
+    async (target) => {
+      const res = await post(mcp.url, { authorization: `Bearer ${key}` }, target);
+
+      expect(res.status).toBe(400);
+      expect(res.headers['mcp-session-id']).toBeUndefined();
+    },
+  );
 
   it('opens a session for a loopback request with the key', async () => {
     const res = await post(mcp.url, {
