@@ -13,10 +13,10 @@ import { buildReport, reportExitCode, reportText } from '../core/evidence/report
 import type { ControlCommand } from '../core/operator';
 import type { AwsOps } from './aws-commands';
 import { verifyPack, writePack } from './evidence-pack';
-import { type LocalOps, localOps } from './local-commands';
+import { type Evidence, type LocalOps, localOps } from './local-commands';
 import { type RotationResult, rotationText } from './rotate';
 import { readSecretLine } from './secret-input';
-import { parseTime, parseWindow } from './time-window';
+import { parseTime, parseWindow, type TimeWindow } from './time-window';
 
 export interface CliIO {
   out(text: string): void;
@@ -47,6 +47,8 @@ export const USAGE = `usage: airlock [--local | --stack NAME] <command> [options
   emulator-token --which read|write    local demo only: a new emulator token (to pipe into rotate)
 
   T is ISO 8601 (2026-11-29T03:00Z), "now", or a duration ago (90m, 2h, 7d).
+  Local verify and export fail when the log's HEAD is missing or behind its last record; add
+  --allow-stale-head to check the chain anyway, with a WARNING (a cut-off end is never waived).
   verify and export on AWS read --lookback D (default 24h) before the window for the approvals
   of its writes; locally the whole log is read.
   Local mode:  --local [--url http://127.0.0.1:8787] [--data-dir .airlock]
@@ -71,6 +73,7 @@ const OPTIONS = {
   pack: { type: 'string' },
   'expect-sha256': { type: 'string' },
   lookback: { type: 'string' },
+  'allow-stale-head': { type: 'boolean' },
 } as const;
 
 type Values = ReturnType<
@@ -111,6 +114,9 @@ function target(values: Values, io: CliIO): { local: LocalOps } | { aws: AwsOps 
     const dataDir = path.resolve(values['data-dir'] ?? io.env.AIRLOCK_DATA_DIR ?? '.airlock');
     const url = values.url ?? `http://127.0.0.1:${io.env.PORT ?? '8787'}`;
     return { local: localOps({ url, dataDir, env: io.env }) };
+  }
+  if (values['allow-stale-head']) {
+    throw new UsageError('--allow-stale-head applies to the local audit log only (--local).');
   }
   const stack = values.stack ?? io.env.AIRLOCK_STACK ?? 'CrmAirlock-dev';
   // Loaded only for AWS: the SDK clients cost the local commands half a second at start.
@@ -236,7 +242,7 @@ async function dispatch(
       const t = target(values, io);
       const evidence =
         'local' in t
-          ? await t.local.evidence(window)
+          ? await localEvidence(t.local, window, values, io)
           : await t.aws.evidence(window, io.now(), lookbackOf(values, io));
       const report = buildReport(
         evidence.records.map((r) => r.record),
@@ -258,7 +264,7 @@ async function dispatch(
       const t = target(values, io);
       const evidence =
         'local' in t
-          ? await t.local.evidence(window)
+          ? await localEvidence(t.local, window, values, io)
           : await t.aws.evidence(window, io.now(), lookbackOf(values, io));
       const createdAt = new Date(io.now()).toISOString();
       const report = buildReport(
@@ -317,6 +323,20 @@ async function dispatch(
     default:
       throw new UsageError(`unknown command "${command}"`);
   }
+}
+
+/** The local log's evidence; what `--allow-stale-head` let through is said on stderr, loudly. */
+async function localEvidence(
+  local: LocalOps,
+  window: TimeWindow,
+  values: Values,
+  io: CliIO,
+): Promise<Evidence> {
+  const evidence = await local.evidence(window, {
+    allowStaleHead: values['allow-stale-head'] === true,
+  });
+  for (const warning of evidence.warnings ?? []) io.err(`${warning}\n`);
+  return evidence;
 }
 
 function lookbackOf(values: Values, io: CliIO): number | undefined {

@@ -20,6 +20,8 @@ export interface Evidence {
   /** Records before the window, for checks that look back (a write's approval). */
   context: AuditRecord[];
   material: ChainMaterial | DigestMaterial;
+  /** What the check let through on the operator's word (`--allow-stale-head`), for stderr. */
+  warnings?: string[];
 }
 
 export interface LocalOps {
@@ -31,7 +33,8 @@ export interface LocalOps {
     reason: string | null,
   ): Promise<{ kind: 'online'; body: ControlResult } | { kind: 'offline' }>;
   rotate(which: 'read' | 'write', token: string): Promise<RotationResult>;
-  evidence(window: TimeWindow): Promise<Evidence>;
+  /** The window, with the whole log verified (`allowStaleHead`: see `VerifyOptions`). */
+  evidence(window: TimeWindow, options?: { allowStaleHead?: boolean }): Promise<Evidence>;
   emulatorToken(which: 'read' | 'write'): Promise<string>;
 }
 
@@ -122,8 +125,8 @@ export function localOps(options: {
       if (answer.status >= 400 && !Array.isArray(answer.body.steps)) ok(answer);
       return answer.body as unknown as RotationResult;
     },
-    async evidence(window) {
-      return verifyLocalWindow(path.join(dataDir, 'audit'), window);
+    async evidence(window, options = {}) {
+      return verifyLocalWindow(path.join(dataDir, 'audit'), window, options);
     },
     async emulatorToken(which) {
       const body = ok(await call('POST', '/operator/emulator-token', { which }));

@@ -3,7 +3,17 @@ import path from 'node:path';
 import type { AuditRecord } from '../../core/audit';
 import { AirlockError } from '../../core/errors';
 import type { IntegrityProblem, IntegrityResult, StoredRecord } from '../../core/evidence/types';
-import { type ChainedRecord, chainHash, GENESIS_HASH, listAuditFiles } from './file-audit-log';
+import {
+  type ChainedRecord,
+  chainHash,
+  describeHead,
+  GENESIS_HASH,
+  type HeadRead,
+  type HeadVerdict,
+  judgeHead,
+  listAuditFiles,
+  readHead,
+} from './file-audit-log';
 
 /** A problem of the local chain, located in the log. */
 export interface ChainProblem {
@@ -25,6 +35,20 @@ export interface VerifyResult {
   problem?: ChainProblem;
   /** Every problem found, in log order (at most {@link MAX_PROBLEMS}). */
   problems: ChainProblem[];
+  /**
+   * What was let through with {@link VerifyOptions.allowStaleHead} (a missing or lagging HEAD),
+   * each starting `WARNING:`. Absent when there is none.
+   */
+  warnings?: string[];
+}
+
+export interface VerifyOptions {
+  /**
+   * Turns a missing HEAD, or one behind the last record, into a warning instead of a problem
+   * (`--allow-stale-head`). Records cut off the end (HEAD ahead) and a HEAD that names a record
+   * with another hash are never waived.
+   */
+  allowStaleHead?: boolean;
 }
 
 /**
@@ -176,88 +200,140 @@ function parseChained(
   return { entry: value as ChainedRecord, seq };
 }
 
-async function readSource(dir: string): Promise<{ files: string[]; lines: SourceLine[] }> {
+async function readSource(
+  dir: string,
+): Promise<{ files: string[]; lines: SourceLine[]; tornTail: boolean }> {
   const files = await listAuditFiles(dir);
   const lines: SourceLine[] = [];
+  let tornTail = false;
   for (const file of files) {
     const text = await fs.readFile(path.join(dir, file), 'utf8');
+    tornTail = text.length > 0 && !text.endsWith('\n');
     text.split('\n').forEach((line, i) => {
       if (line.trim() !== '') lines.push({ text: line, file, line: i + 1 });
     });
   }
-  return { files, lines };
+  return { files, lines, tornTail };
 }
 
-type HeadRead =
-  | { kind: 'absent' }
-  | { kind: 'bad' }
-  | { kind: 'ok'; head: { seq: number; hash: string } };
-
-async function readHead(dir: string): Promise<HeadRead> {
-  let text: string;
+/** The seq of a line, or null when it has none. */
+function seqOf(line: SourceLine | undefined): number | null {
+  if (!line) return null;
   try {
-    text = await fs.readFile(path.join(dir, 'HEAD'), 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { kind: 'absent' };
-    throw err;
-  }
-  try {
-    const head = JSON.parse(text) as { seq?: unknown; hash?: unknown };
-    if (Number.isSafeInteger(head.seq) && typeof head.hash === 'string') {
-      return { kind: 'ok', head: { seq: head.seq as number, hash: head.hash } };
-    }
+    const seq = (JSON.parse(line.text) as { seq?: unknown }).seq;
+    return Number.isSafeInteger(seq) ? (seq as number) : null;
   } catch {
-    // Reported below as an unparsable HEAD.
+    return null;
   }
-  return { kind: 'bad' };
+}
+
+/** Waits between re-reads of a log that is being written (about 1.3 s in all). */
+const SETTLE_DELAYS_MS = [10, 20, 40, 80, 160, 320, 640];
+
+/**
+ * HEAD and the lines, read so that a running gateway's log is seen whole. HEAD is read first:
+ * the writer moves HEAD only once the lines it covers are on disk, so lines read after it reach
+ * at least as far, and HEAD ahead of them is always a cut. A live writer's HEAD lags its newest
+ * lines for the time of one sync, and a line may be caught mid-write: then both are read again,
+ * a few times, before a lagging HEAD or a torn last line is reported.
+ */
+async function readSnapshot(
+  dir: string,
+): Promise<{ files: string[]; lines: SourceLine[]; head: HeadRead }> {
+  for (let attempt = 0; ; attempt += 1) {
+    const head = await readHead(dir);
+    const { files, lines, tornTail } = await readSource(dir);
+    const lastSeq = seqOf(lines[lines.length - 1]);
+    const settled =
+      !tornTail &&
+      (head.kind === 'absent' ||
+        (head.kind === 'ok' && (lastSeq === null || lastSeq <= head.head.seq)));
+    const delay = SETTLE_DELAYS_MS[attempt];
+    if (settled || delay === undefined) return { files, lines, head };
+    await new Promise((resolve) => setTimeout(resolve, delay));
+  }
+}
+
+const WAIVE = 'To check the chain as it is anyway, pass --allow-stale-head.';
+
+/** What HEAD's verdict means for a verifier: a problem, a warning (when waived) or nothing. */
+function headFinding(
+  verdict: HeadVerdict,
+  options: VerifyOptions,
+): { problem: Omit<ChainProblem, 'file' | 'line'> } | { warning: string } | null {
+  if (verdict.kind === 'ok') return null;
+  const what = describeHead(verdict);
+  if (verdict.kind === 'missing' || verdict.kind === 'behind') {
+    if (options.allowStaleHead) {
+      return {
+        warning: `WARNING: ${what}. Let through only because --allow-stale-head was given: the chain is checked as it is, but records cut off its end would not show. Find out why HEAD is stale before trusting this log.`,
+      };
+    }
+    const todo =
+      verdict.kind === 'behind'
+        ? `If the gateway crashed, start it once (npm start): it checks the records after HEAD and moves HEAD to the last one; then verify again. Otherwise HEAD was replaced with an older one: treat the log as tampered with and keep the directory as evidence. ${WAIVE}`
+        : `Treat the log as tampered with and keep the directory as evidence. ${WAIVE}`;
+    return {
+      problem: {
+        kind: verdict.kind === 'missing' ? 'missing' : 'altered',
+        seq: verdict.kind === 'behind' ? verdict.head.seq : null,
+        reason: `${what}. ${todo}`,
+      },
+    };
+  }
+  const never =
+    'Treat the log as tampered with and keep the directory as evidence (--allow-stale-head does not waive this).';
+  return {
+    problem: {
+      kind:
+        verdict.kind === 'ahead'
+          ? 'truncated'
+          : verdict.kind === 'mismatch'
+            ? 'altered'
+            : 'unparsable',
+      seq: verdict.kind === 'unparsable' ? null : verdict.head.seq,
+      reason: `${what}. ${never}`,
+    },
+  };
 }
 
 /**
- * The whole chain's check, HEAD included: HEAD may lag the last line (it moves after the lines
- * are on disk) but never lead it, and the line it names must carry the hash it names.
+ * The whole chain's check, HEAD included, by the rule of {@link judgeHead}: HEAD names the last
+ * record with its hash. A HEAD that is ahead of the log, unreadable or names a record with
+ * another hash is a problem; so is a missing HEAD (while there are records) or one behind the
+ * last record, unless `allowStaleHead` makes them warnings.
  */
 async function checkLog(
   dir: string,
-): Promise<{ files: string[]; check: ChainCheck; head: HeadRead; notes: string[] }> {
-  const { files, lines } = await readSource(dir);
+  options: VerifyOptions,
+): Promise<{
+  files: string[];
+  check: ChainCheck;
+  head: HeadRead;
+  notes: string[];
+  warnings: string[];
+}> {
+  const { files, lines, head } = await readSnapshot(dir);
   const check = checkChain(lines, { seq: 1, prev: GENESIS_HASH });
-  const head = await readHead(dir);
   const notes: string[] = [];
-  const problem = (p: Omit<ChainProblem, 'file' | 'line'>) => {
+  const warnings: string[] = [];
+  const byseq = new Map<number, string>();
+  for (const l of check.lines) if (l.entry) byseq.set(l.entry.seq, l.entry.hash);
+  const finding = headFinding(
+    judgeHead(head, check.last, (seq) => byseq.get(seq)),
+    options,
+  );
+  if (finding && 'warning' in finding) warnings.push(finding.warning);
+  else if (finding) {
     if (check.problems.length >= MAX_PROBLEMS) check.unlisted += 1;
-    else check.problems.push({ ...p, file: 'HEAD', line: 1 });
-  };
-  if (head.kind === 'bad') {
-    problem({ kind: 'unparsable', seq: null, reason: 'HEAD is not {"seq": n, "hash": "..."}' });
-  } else if (head.kind === 'absent') {
-    if (lines.length > 0) {
-      notes.push(
-        'There is no HEAD file, so records cut off the end of the log cannot be detected.',
-      );
-    }
-  } else {
-    const lastSeq = check.last?.seq ?? 0;
-    const named = check.lines.find((l) => l.entry?.seq === head.head.seq)?.entry;
-    if (head.head.seq > lastSeq) {
-      problem({
-        kind: 'truncated',
-        seq: head.head.seq,
-        reason: `HEAD names record ${head.head.seq} but the log ends at ${lastSeq}: records were cut off the end`,
-      });
-    } else if (named && named.hash !== head.head.hash) {
-      problem({
-        kind: 'altered',
-        seq: head.head.seq,
-        reason: `HEAD does not match record ${head.head.seq}: the log was replaced from that record or before`,
-      });
-    }
+    else check.problems.push({ ...finding.problem, file: 'HEAD', line: 1 });
   }
   if (check.unlisted > 0) {
     notes.push(
       `${check.unlisted} more problem(s) were found and not listed (at most ${MAX_PROBLEMS} are).`,
     );
   }
-  return { files, check, head, notes };
+  return { files, check, head, notes, warnings };
 }
 
 function toIntegrity(check: ChainCheck, notes: string[]): IntegrityResult {
@@ -277,11 +353,15 @@ function toIntegrity(check: ChainCheck, notes: string[]): IntegrityResult {
 
 /**
  * Proves the local audit chain whole: every line parses, `seq` counts up from 1 with no gap,
- * each `prev_hash` is the hash before it, each `hash` recomputes, and HEAD is not ahead of
- * the last line. Every problem is listed (up to {@link MAX_PROBLEMS}), not just the first.
+ * each `prev_hash` is the hash before it, each `hash` recomputes, and HEAD names the last
+ * record with its hash (see {@link checkLog}). Every problem is listed (up to
+ * {@link MAX_PROBLEMS}), not just the first.
  */
-export async function verifyAuditLog(dir: string): Promise<VerifyResult> {
-  const { files, check } = await checkLog(dir);
+export async function verifyAuditLog(
+  dir: string,
+  options: VerifyOptions = {},
+): Promise<VerifyResult> {
+  const { files, check, warnings } = await checkLog(dir, options);
   const result: VerifyResult = {
     ok: check.problems.length === 0,
     records: check.lines.length,
@@ -289,6 +369,7 @@ export async function verifyAuditLog(dir: string): Promise<VerifyResult> {
     problems: check.problems,
   };
   if (check.problems[0]) result.problem = check.problems[0];
+  if (warnings.length > 0) result.warnings = warnings;
   return result;
 }
 
@@ -312,15 +393,18 @@ function parseInstant(name: string, value: string): number {
 export async function verifyLocalWindow(
   dir: string,
   window: { since: string; until: string },
+  options: VerifyOptions = {},
 ): Promise<{
   integrity: IntegrityResult;
   records: StoredRecord[];
   context: AuditRecord[];
   material: ChainMaterial;
+  /** As {@link VerifyResult.warnings}; also the first notes of `integrity`. */
+  warnings: string[];
 }> {
   const since = parseInstant('since', window.since);
   const until = parseInstant('until', window.until);
-  const { check, head, notes } = await checkLog(dir);
+  const { check, head, notes, warnings } = await checkLog(dir, options);
   const chained = check.lines.filter(
     (l): l is CheckedLine & { entry: ChainedRecord } => l.entry !== null,
   );
@@ -340,7 +424,8 @@ export async function verifyLocalWindow(
   const anchor =
     segment[0]?.entry.prev_hash ?? before[before.length - 1]?.entry.hash ?? GENESIS_HASH;
   return {
-    integrity: toIntegrity(check, notes),
+    integrity: toIntegrity(check, [...warnings, ...notes]),
+    warnings,
     records: segment.map((l) => ({ line: l.text, record: l.entry, where: `${l.file}:${l.line}` })),
     context: before.map((l) => l.entry),
     material: {
