@@ -4,11 +4,11 @@
  * the shared approval core (the same as the local approval page's).
  */
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
-import { ApprovalCore, noteInputOf } from '../core/approvals';
+import { ApprovalCore, type ApprovalRules, noteInputOf } from '../core/approvals';
 import type { AuditRecord } from '../core/audit';
 import { catalogHash } from '../core/catalog';
 import { AirlockError, asAirlockError } from '../core/errors';
-import { approvalRecordFields } from '../core/gateway';
+import { approvalRecordFields, WRITE_STOPPED_MESSAGE } from '../core/gateway';
 import { actionHash } from '../core/hash';
 import { CONTAINED_CANCEL } from '../core/operator';
 import type {
@@ -49,7 +49,8 @@ export class FlowError extends Error {
       | 'Airlock.Retryable'
       | 'Airlock.HashMismatch'
       | 'Airlock.NotPending'
-      | 'Airlock.WriteRefused',
+      | 'Airlock.WriteRefused'
+      | 'Airlock.Contained',
     message: string,
   ) {
     super(message);
@@ -169,7 +170,11 @@ export function createNotifyHandler(deps: NotifyDeps) {
 
 export interface WriteDeps {
   approvals: FlowStore;
-  /** The kill switch and read-only mode: no write runs while either is on. */
+  /**
+   * The kill switch and read-only mode as stored now (uncached): no write runs while either is
+   * on. Read when the task starts and again right before the note is sent, after the lookup of
+   * a retried write.
+   */
   control(): Promise<{ contained: boolean; readOnly: boolean }>;
   hubspot: HubSpotPort;
   clock: Clock;
@@ -200,12 +205,25 @@ export function createWriteHandler(deps: WriteDeps) {
         'The action does not match its approval hash; nothing was written.',
       );
     }
-    const control = await deps.control();
-    if (control.contained || control.readOnly) {
-      throw new FlowError('Airlock.WriteRefused', 'Writes are stopped by the operator.');
-    }
+    const refuseIfStopped = async () => {
+      const control = await deps.control();
+      if (control.contained) {
+        // Finish records it as failed with `gateway_contained` (CONTAINED_ERROR).
+        throw new FlowError('Airlock.Contained', 'The kill switch is on; nothing was written.');
+      }
+      if (control.readOnly) {
+        throw new FlowError('Airlock.WriteRefused', 'Writes are stopped by the operator.');
+      }
+    };
+    await refuseIfStopped();
     const input = noteInputOf(a);
-    const ctx = { deadline: deps.clock.now() + deps.deadlineMs, calls };
+    // The switch again right before the POST: a `contain` that landed during the lookup (or
+    // while the token was fetched) stops the write before anything is sent.
+    const ctx = {
+      deadline: deps.clock.now() + deps.deadlineMs,
+      calls,
+      beforeWrite: refuseIfStopped,
+    };
     try {
       let noteId: string | null = null;
       if (a.write_started_at) {
@@ -267,6 +285,23 @@ function finalMessage(final: Approval, failureDetail: string): SlackMessage {
   });
 }
 
+/** The error the write function throws when the kill switch stopped the write. */
+export const CONTAINED_ERROR = 'Airlock.Contained';
+
+/**
+ * What a failed flow records on its approval: its error's name, or for a write the kill switch
+ * stopped, `gateway_contained` and what happened (as the local gateway records it).
+ */
+function failureOf(errorName: string): { code: string; message: string } {
+  if (errorName === CONTAINED_ERROR) {
+    return { code: 'gateway_contained', message: WRITE_STOPPED_MESSAGE.gateway_contained };
+  }
+  return {
+    code: errorName,
+    message: 'The approved write did not complete; nothing more will be tried.',
+  };
+}
+
 const TARGET_STATUS = {
   completed: 'completed',
   denied: 'denied',
@@ -297,6 +332,7 @@ export function createFinishHandler(deps: FinishDeps) {
     if (!a) throw new FlowError('Airlock.NotPending', 'No such approval.');
     // The error's name only: its cause may carry messages not meant for Slack or the log.
     const errorName = (event.error?.Error ?? 'failed').replace(/[^\w.]/g, '').slice(0, 64);
+    const failure = failureOf(errorName);
     const noteId = event.note_id ?? event.write?.note_id;
     let done: Approval | null = null;
     let outcome: keyof typeof TARGET_STATUS = event.outcome;
@@ -326,10 +362,7 @@ export function createFinishHandler(deps: FinishDeps) {
           : await deps.approvals.transition(a.approval_id, 'approved', { status: 'expired' }));
     } else {
       outcome = 'failed';
-      const error = {
-        code: errorName,
-        message: 'The approved write did not complete; nothing more will be tried.',
-      };
+      const error = failure;
       done =
         (await deps.approvals.transition(a.approval_id, 'approved', { status: 'failed', error })) ??
         (await deps.approvals.transition(a.approval_id, 'pending_approval', {
@@ -348,7 +381,7 @@ export function createFinishHandler(deps: FinishDeps) {
         outcome,
         reason:
           outcome === 'failed'
-            ? errorName
+            ? failure.code
             : outcome === 'expired'
               ? 'approval_expired'
               : outcome === 'denied' && final.error?.code === CONTAINED_CANCEL
@@ -370,7 +403,7 @@ export function createFinishHandler(deps: FinishDeps) {
         await deps.slack.update(
           shown.slack.channel,
           shown.slack.ts,
-          finalMessage(shown, errorName),
+          finalMessage(shown, failure.code),
         );
       } catch (err) {
         deps.log.warn('updating the Slack message failed', {
@@ -396,6 +429,8 @@ export interface SlackDeps {
    */
   signingSecret(options?: { refresh?: boolean }): Promise<string>;
   policy: { teamId: string; approverIds: readonly string[] };
+  /** Who is the same person as a user id (`AIRLOCK_USER_APPROVERS`). @default {} */
+  rules?: ApprovalRules;
   sendDecision(
     taskToken: string,
     output: { decision: 'approved' | 'denied'; by: string[] },
@@ -425,7 +460,7 @@ const ACK: APIGatewayProxyResult = {
 export const SIGNING_SECRET_REFRESH_MS = 10_000;
 
 export function createSlackInteractionsHandler(deps: SlackDeps) {
-  const core = new ApprovalCore(deps.approvals, deps.clock);
+  const core = new ApprovalCore(deps.approvals, deps.clock, deps.rules);
   let lastRefresh = Number.NEGATIVE_INFINITY;
   /**
    * Verifies with the cached secret; on a bad signature, reads the secret again (at most once

@@ -25,9 +25,11 @@ const env = loadEnv(
 const control = controlSwitch(env, jsonLogger());
 
 /**
- * The switch as stored now, read uncached (one GetItem per approved write): a `contain` stops
- * the next write at once, never after a cached "open". A read that fails is retried by the
- * state machine, never answered from an older read.
+ * The switch as stored now, read uncached: a `contain` stops the next write at once, never
+ * after a cached "open". The write handler reads it when the task starts and again right
+ * before the POST (after a retried write's lookup), so a `contain` that lands while the write
+ * is under way stops it before anything is sent (two GetItems per approved write). A read that
+ * fails is retried by the state machine, never answered from an older read.
  */
 async function currentSwitch(): Promise<{ contained: boolean; readOnly: boolean }> {
   try {

@@ -1,7 +1,7 @@
 import * as z from 'zod';
 import { canonicalJson, sha256Hex } from './hash';
 import { DEFAULT_LIMIT, MAX_LIMIT, NOTE_BODY_MAX } from './limits';
-import { ANY_CONTROL_CHARS, CONTROL_CHARS, INVISIBLE_CHARS } from './text';
+import { type TextKind, unsafeTextProblem } from './text';
 
 /**
  * The action catalog (DESIGN §2): each action is declared once, here. Request validation,
@@ -10,18 +10,20 @@ import { ANY_CONTROL_CHARS, CONTROL_CHARS, INVISIBLE_CHARS } from './text';
 
 export { DEFAULT_LIMIT, MAX_LIMIT, NOTE_BODY_MAX } from './limits';
 
-/** A single-line query string: no control or invisible characters, trimmed. */
+/** Text that passes the Unicode policy (lambdas/core/text.ts) for its kind of field. */
+function visibleText(what: string, kind: TextKind) {
+  return z.string().superRefine((s, ctx) => {
+    const problem = unsafeTextProblem(s, kind);
+    if (problem) ctx.addIssue({ code: 'custom', message: `${what} ${problem}` });
+  });
+}
+
+/** A single-line query string: visible text only, trimmed. */
 function queryText(max: number, what: string) {
-  return z
-    .string()
+  return visibleText(what, 'line')
     .trim()
     .min(1, `${what} must not be empty`)
-    .max(max, `${what} must be at most ${max} characters`)
-    .refine((s) => !ANY_CONTROL_CHARS.test(s), `${what} must not contain control characters`)
-    .refine(
-      (s) => !INVISIBLE_CHARS.test(s),
-      `${what} must not contain zero-width or bidi control characters`,
-    );
+    .max(max, `${what} must be at most ${max} characters`);
 }
 
 const hubspotId = (what: string) =>
@@ -51,6 +53,12 @@ export interface ActionSpec<P extends z.ZodObject = z.ZodObject> {
   crossCheck?: (params: z.infer<P>) => string | null;
   /** HubSpot scopes the action needs. */
   scopes: readonly string[];
+  /**
+   * Scopes the action's own token needs besides `scopes`, for a lookup the action makes before
+   * it acts: a retried `create_note` searches its target's notes first, so that it never
+   * writes twice (HubSpot's notes search takes `crm.objects.contacts.read`).
+   */
+  lookupScopes?: readonly string[];
   /** The fields the answer may carry (DESIGN §2 allowlist). */
   returns: readonly string[];
   /** Parameters that become HubSpot search values: the bulk guards apply to them. */
@@ -150,20 +158,15 @@ export const createNote = declare({
   params: z.strictObject({
     contact_id: hubspotId('contact_id').nullish().describe('HubSpot id of the contact.'),
     company_id: hubspotId('company_id').nullish().describe('HubSpot id of the company.'),
-    body: z
-      .string()
+    body: visibleText('body', 'multiline')
       .trim()
       .min(1, 'body must not be empty')
       .max(NOTE_BODY_MAX, `body must be at most ${NOTE_BODY_MAX} characters`)
-      .refine((s) => !CONTROL_CHARS.test(s), 'body must not contain control characters')
-      .refine(
-        (s) => !INVISIBLE_CHARS.test(s),
-        'body must not contain zero-width or bidi control characters',
-      )
       .describe(`The note text, 1 to ${NOTE_BODY_MAX} characters.`),
   }),
   crossCheck: exactlyOne(['contact_id', 'company_id']),
   scopes: ['crm.objects.contacts.write'],
+  lookupScopes: ['crm.objects.contacts.read'],
   returns: ['note_id'],
   queryParams: [],
 });
@@ -264,6 +267,34 @@ function simplify(prop: JsonSchema): JsonSchema {
   const out: JsonSchema = {};
   for (const [k, v] of Object.entries(prop)) if (!UNSUPPORTED.has(k)) out[k] = v;
   return out;
+}
+
+/**
+ * The scopes each HubSpot token must hold: the one statement of them, derived from the catalog
+ * (each action's scopes and lookups, on its kind's token). The emulated tokens, the rotation
+ * checks, the start-up messages and the README all take it from here.
+ */
+export function tokenScopes(): { read: string[]; write: string[] } {
+  const of = (kind: ActionKind) => [
+    ...new Set(
+      (CATALOG as readonly ActionSpec[])
+        .filter((a) => a.kind === kind)
+        .flatMap((a) => [...a.scopes, ...(a.lookupScopes ?? [])]),
+    ),
+  ];
+  return { read: of('read'), write: of('write') };
+}
+
+/** {@link tokenScopes} as a Markdown table, for the README (a test keeps the two in step). */
+export function tokenScopesMarkdown(): string {
+  const { read, write } = tokenScopes();
+  const list = (scopes: string[]) => scopes.map((s) => `\`${s}\``).join(', ');
+  return [
+    '| token | HubSpot scopes |',
+    '|---|---|',
+    `| read | ${list(read)} |`,
+    `| write | ${list(write)} |`,
+  ].join('\n');
 }
 
 /** The catalog as a Markdown table, for the README (a test keeps the two in step). */

@@ -7,7 +7,8 @@
  */
 
 import { randomBytes } from 'node:crypto';
-import { READ_TOKEN_SCOPES, startEmulator, WRITE_TOKEN_SCOPES } from './server';
+import { tokenScopes } from '../core/catalog';
+import { startEmulator } from './server';
 
 const DEFAULT_PORT = 8788;
 
@@ -35,9 +36,11 @@ async function main(): Promise<void> {
   if (readToken === writeToken) {
     throw new Error('HUBSPOT_EMULATOR_READ_TOKEN and HUBSPOT_EMULATOR_WRITE_TOKEN must differ.');
   }
+  // Each token gets exactly the scopes the gateway's token of that kind needs (the catalog's).
+  const scopes = tokenScopes();
   const emulator = await startEmulator({
     port,
-    tokens: { [readToken]: [...READ_TOKEN_SCOPES], [writeToken]: [...WRITE_TOKEN_SCOPES] },
+    tokens: { [readToken]: scopes.read, [writeToken]: scopes.write },
   });
   log(`HubSpot emulator listening on ${emulator.url}`);
 

@@ -16,6 +16,7 @@ import {
   type ServerResponse,
 } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tokenScopes } from '../core/catalog';
 import { parseSearchRequest, runSearch, type SearchDoc, SearchValidationError } from './search';
 import {
   type AssociationTarget,
@@ -52,6 +53,13 @@ export interface Faults {
   rateLimitNext(count: number, policy?: RateLimitPolicy, pathIncludes?: string): void;
   /** The next `count` matching requests are read but never answered (until close). */
   hangNext(count: number, pathIncludes?: string): void;
+  /**
+   * The next `count` matching requests are held `ms` before the emulator acts on them, as a
+   * slow HubSpot would: a create held this way happens only after the wait. Unlike
+   * `latencyMs` (added to every answer), it is scoped to a path and composes with the faults
+   * above.
+   */
+  delayNext(count: number, ms: number, pathIncludes?: string): void;
   clear(): void;
 }
 
@@ -112,14 +120,16 @@ export const SCOPES = {
   emailsRead: 'sales-email-read',
 } as const;
 
-/** What the gateway's read token needs: search and read contacts, companies and emails. */
-export const READ_TOKEN_SCOPES = [
-  SCOPES.contactsRead,
-  SCOPES.companiesRead,
-  SCOPES.emailsRead,
-] as const;
-/** What the gateway's write token needs to create notes (HubSpot has no notes-only scope). */
-export const WRITE_TOKEN_SCOPES = [SCOPES.contactsWrite] as const;
+/**
+ * What the gateway's read token holds: the catalog's reads (`tokenScopes()`, the one statement
+ * of each token's scopes; the emulator only enforces HubSpot's rules against them).
+ */
+export const READ_TOKEN_SCOPES: readonly string[] = tokenScopes().read;
+/**
+ * What the gateway's write token holds: the create (HubSpot has no notes-only scope) and the
+ * notes search a retried write makes before it writes.
+ */
+export const WRITE_TOKEN_SCOPES: readonly string[] = tokenScopes().write;
 
 /** The account every emulator token belongs to, as token introspection reports it. */
 export const EMULATOR_ACCOUNT = { hubId: 20_240_601, userId: 7_700_001 } as const;
@@ -358,6 +368,7 @@ interface QueuedFault {
 class FaultInjector implements Faults {
   latencyMs = 0;
   private queue: QueuedFault[] = [];
+  private delays: { remaining: number; ms: number; pathIncludes: string | undefined }[] = [];
 
   failNext(count: number, status: InjectedStatus = 500, pathIncludes?: string): void {
     this.push(count, pathIncludes, { kind: 'fail', status });
@@ -375,9 +386,29 @@ class FaultInjector implements Faults {
     this.push(count, pathIncludes, { kind: 'hang' });
   }
 
+  delayNext(count: number, ms: number, pathIncludes?: string): void {
+    if (!Number.isInteger(count) || count < 0) {
+      throw new RangeError('count must be a non-negative integer');
+    }
+    if (!Number.isFinite(ms) || ms < 0) throw new RangeError('ms must be a non-negative number');
+    if (count > 0 && ms > 0) this.delays.push({ remaining: count, ms, pathIncludes });
+  }
+
   clear(): void {
     this.queue = [];
+    this.delays = [];
     this.latencyMs = 0;
+  }
+
+  /** Consumes the first queued delay that matches the path; 0 when none does. */
+  takeDelay(path: string): number {
+    const delay = this.delays.find(
+      (d) => d.remaining > 0 && (d.pathIncludes === undefined || path.includes(d.pathIncludes)),
+    );
+    if (!delay) return 0;
+    delay.remaining -= 1;
+    this.delays = this.delays.filter((d) => d.remaining > 0);
+    return delay.ms;
   }
 
   /** Consumes the first queued fault that matches the path, if any (first queued, first served). */
@@ -933,6 +964,18 @@ export async function startEmulator(options: EmulatorOptions): Promise<Emulator>
     };
 
     const raw = await readBody(req);
+    const delay = faults.takeDelay(url.pathname);
+    if (delay > 0) {
+      // Held before anything happens; close() clears the timer and destroys the socket.
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          pendingTimers.delete(timer);
+          resolve();
+        }, delay);
+        pendingTimers.add(timer);
+      });
+      if (res.destroyed) return;
+    }
     const fault = faults.take(url.pathname);
     if (fault?.kind === 'hang') return; // accepted, never answered; close() destroys the socket
     if (fault?.kind === 'fail') {

@@ -19,7 +19,7 @@ import { LogLevel, WebClient } from '@slack/web-api';
 import * as z from 'zod';
 import { PROBE_SEARCH } from '../adapters/aws/hubspot-call-protocol';
 import { HUBSPOT_API, HubSpotAdapter } from '../adapters/hubspot/hubspot-adapter';
-import { CATALOG } from '../core/catalog';
+import { tokenScopes } from '../core/catalog';
 import { asAirlockError } from '../core/errors';
 import type { HubSpotCall } from '../core/ports';
 import { invokeOps, OpsCommandError } from './aws-stack';
@@ -51,16 +51,14 @@ export type CheckResult =
   | { ok: true; scopes: string[]; detail: string }
   | { ok: false; reason: string };
 
-const unique = (list: readonly string[]) => [...new Set(list)];
-
-/** The scopes the catalog's reads need: the read token must hold all of them. */
-export const READ_TOKEN_NEEDS: readonly string[] = unique(
-  CATALOG.filter((a) => a.kind === 'read').flatMap((a) => a.scopes),
-);
-/** The scopes the catalog's writes need: the write token must hold them. */
-export const WRITE_TOKEN_NEEDS: readonly string[] = unique(
-  CATALOG.filter((a) => a.kind === 'write').flatMap((a) => a.scopes),
-);
+/** The scopes the catalog's reads need (`tokenScopes()`): the read token must hold all of them. */
+export const READ_TOKEN_NEEDS: readonly string[] = tokenScopes().read;
+/**
+ * The scopes the catalog's writes need (`tokenScopes()`): the write token must hold them, the
+ * read scope its retried write's lookup takes included (a write token may hold read scopes; a
+ * read token may hold no write scope).
+ */
+export const WRITE_TOKEN_NEEDS: readonly string[] = tokenScopes().write;
 
 /**
  * HubSpot's legacy scopes that grant writing under a name without `write` (`contacts` is the
@@ -98,7 +96,8 @@ const cleanScope = (s: string) => s.replace(/[^\w.-]/g, '').slice(0, 80);
  * Checks a HubSpot token before it is stored: HubSpot's private-app token introspection says
  * whether it is valid and which scopes it holds. The read token must hold every read scope the
  * catalog needs and no write scope (least privilege: a leaked read token cannot change the CRM);
- * the write token must hold the catalog's write scope. A read token then makes one live contacts
+ * the write token must hold the catalog's write scopes (`tokenScopes().write`: the create and
+ * its retry's lookup; read scopes are allowed there). A read token then makes one live contacts
  * search (matching nothing) through the gateway's own HubSpot client.
  */
 export async function checkHubSpotToken(options: {

@@ -132,6 +132,13 @@ describe('the HubSpot write task', () => {
     const a = await approved('apr_contained', 'Held by the kill switch.');
     control = { contained: true, readOnly: false };
     try {
+      // Contained: the error Finish records as gateway_contained.
+      await expect(
+        handler()({ approval_id: a.approval_id, action_hash: a.action_hash }),
+      ).rejects.toMatchObject({
+        name: 'Airlock.Contained',
+      });
+      control = { contained: false, readOnly: true };
       await expect(
         handler()({ approval_id: a.approval_id, action_hash: a.action_hash }),
       ).rejects.toMatchObject({
@@ -207,7 +214,7 @@ describe('the HubSpot write task', () => {
 
       await expect(
         handler({ approval_id: after.approval_id, action_hash: after.action_hash }, context),
-      ).rejects.toMatchObject({ name: 'Airlock.WriteRefused' });
+      ).rejects.toMatchObject({ name: 'Airlock.Contained' });
       expect(notesWith('Approved before the contain.')).toHaveLength(0);
 
       // A switch that cannot be read is retried by the state machine, never taken as open.

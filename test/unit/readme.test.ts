@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { alarmsMarkdown } from '../../lambdas/core/alarms';
-import { catalogMarkdown } from '../../lambdas/core/catalog';
+import { catalogMarkdown, tokenScopes, tokenScopesMarkdown } from '../../lambdas/core/catalog';
 import { injectionMarkersMarkdown } from '../../lambdas/core/policy';
 
 const README = readFileSync(path.join(__dirname, '../../README.md'), 'utf8');
@@ -36,6 +36,23 @@ describe('the README', () => {
 
   it('documents the catalog as declared in the code', () => {
     expect(cells(block('catalog'))).toEqual(cells(catalogMarkdown()));
+  });
+
+  it("documents each HubSpot token's scopes as the catalog derives them, once", () => {
+    expect(cells(block('token-scopes'))).toEqual(cells(tokenScopesMarkdown()));
+    // The configuration table points to that list instead of naming scopes of its own.
+    const row = README.split('\n').find((l) => l.startsWith('| `HUBSPOT_WRITE_TOKEN`'));
+    expect(row).toBeDefined();
+    expect(row).not.toMatch(/`crm\.|`sales-/);
+    // The AWS credential steps name the same scopes for each token.
+    const scopesOn = (prefix: string) => {
+      const start = README.indexOf(`\n- ${prefix}`);
+      expect(start).toBeGreaterThan(0);
+      const item = README.slice(start + 1).split(/\n(?! {2})/)[0] ?? '';
+      return [...item.matchAll(/`([\w.-]+)`/g)].map((m) => m[1]).sort();
+    };
+    expect(scopesOn('read token:')).toEqual([...tokenScopes().read].sort());
+    expect(scopesOn('write token (for approved notes):')).toEqual([...tokenScopes().write].sort());
   });
 
   it('documents the alarm rules as declared in the code', () => {

@@ -51,6 +51,11 @@ export interface DynamoControlStateOptions {
  * (a blip does not stop traffic); after that `read()` answers contained and read-only (fails
  * closed) and logs, until a read succeeds again. It never throws.
  *
+ * `fresh()` is one strongly consistent GetItem, uncached and never shared with a read started
+ * before it, for the points where the switch must be the stored one (a read's data leaving, a
+ * write about to be sent): a switch set before it was called is seen. It never throws: when the
+ * table cannot be read it answers contained and read-only (fails closed) and logs.
+ *
  * `snapshot()` reads uncached and throws when it cannot read (the operator sees the error);
  * `stored()` is the same without the deploy-time override. `set()` is one UpdateItem of only
  * the flags it is given (plus who, when and why), so concurrent changes to different flags both
@@ -79,6 +84,24 @@ export class DynamoControlState implements ControlSwitch {
       this.inFlight = null;
     });
     return this.withForced(await this.inFlight);
+  }
+
+  async fresh(): Promise<State> {
+    const startedAt = this.now();
+    try {
+      const { contained, readOnly } = await this.fetch();
+      // A newer answer for read() too, unless a read started later already stored its own.
+      if (!this.lastGood || this.lastGood.at <= startedAt) {
+        this.lastGood = { state: { contained, readOnly }, at: startedAt };
+      }
+      return this.withForced({ contained, readOnly });
+    } catch (err) {
+      this.options.log?.error('the kill switch cannot be read afresh; failing closed', {
+        table: this.options.tableName,
+        error: err instanceof Error ? err.name : 'unknown',
+      });
+      return CLOSED;
+    }
   }
 
   private async refresh(): Promise<State> {

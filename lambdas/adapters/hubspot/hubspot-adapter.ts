@@ -237,7 +237,9 @@ export class HubSpotAdapter implements HubSpotPort {
    * One HubSpot operation under the gateway's retry policy, within `ctx.deadline`:
    * 401 refetches the token once; 429 waits as HubSpot says when the wait fits the deadline;
    * 5xx and network errors back off, for idempotent calls only (a create that may have
-   * happened is never sent twice); running out of time answers 504.
+   * happened is never sent twice); running out of time answers 504. A call that is not
+   * idempotent awaits `ctx.beforeWrite` right before each attempt (the token in hand, nothing
+   * left to wait for but HubSpot): when it throws, nothing is sent.
    */
   private async call<T>(
     kind: 'read' | 'write',
@@ -251,6 +253,8 @@ export class HubSpotAdapter implements HubSpotPort {
     let refreshed = false;
     let failures = 0;
     let throttled = 0;
+    /** The status of the last attempt HubSpot answered, for a call stopped before a retry. */
+    let lastStatus: number | null = null;
     const finish = (status: number | null) =>
       ctx.calls.push({
         endpoint,
@@ -267,8 +271,17 @@ export class HubSpotAdapter implements HubSpotPort {
         throw timeout();
       }
       const token = await this.options.tokens.get(kind, { refresh: refreshed });
+      if (!idempotent && ctx.beforeWrite) {
+        try {
+          await ctx.beforeWrite();
+        } catch (err) {
+          // Recorded only when an earlier attempt was sent: a write never sent is no call.
+          if (attempts > 0) finish(lastStatus);
+          throw err;
+        }
+      }
       const seen: { last?: RawResponse } = {};
-      const signal = AbortSignal.timeout(remaining);
+      const signal = AbortSignal.timeout(Math.max(1, ctx.deadline - this.now()));
       attempts += 1;
       try {
         const result = await op(token, signal, seen);
@@ -295,6 +308,7 @@ export class HubSpotAdapter implements HubSpotPort {
           });
         }
         const status = res.status;
+        lastStatus = status;
         if (status === 401 && !refreshed) {
           refreshed = true;
           continue;

@@ -39,6 +39,17 @@ export class ControlFile implements ControlSwitch {
     return { contained, readOnly };
   }
 
+  /**
+   * The file as it is now, uncached (where data leaves, and right before a write): a `contain`
+   * that has answered is seen, whichever process made it. It leaves the cache alone, so a read
+   * racing a set can never cache an older state through it. A file that cannot be read or
+   * parsed counts as contained, as in {@link read}.
+   */
+  async fresh(): Promise<State> {
+    const { contained, readOnly } = await this.readFile();
+    return { contained, readOnly };
+  }
+
   async snapshot(): Promise<ControlSnapshot> {
     this.cached = null;
     return this.cachedSnapshot();
