@@ -1,27 +1,29 @@
-import { ApprovalCore, noteInputOf } from './approvals';
+import { ApprovalCore, type ApprovalRules, noteInputOf } from './approvals';
 import { type AuditApproval, type AuditOutcome, type AuditRecord, lastCall } from './audit';
+import { BoundsError, clampDepth, parseBoundedJson, renderRaw } from './bounded';
 import { catalogHash, findAction, openAiTools, type ValidatedAction } from './catalog';
 import { AirlockError, asAirlockError, errorAnswer, type HttpAnswer } from './errors';
 import { actionHash } from './hash';
 import { checkPrompt, type PromptMode } from './policy';
-import type {
-  Approval,
-  ApprovalStore,
-  ApprovalWorkflow,
-  AuditSink,
-  CallContext,
-  Clock,
-  ControlState,
-  HubSpotCall,
-  HubSpotPort,
-  IdSource,
-  LimitWindow,
-  Logger,
-  RateLimiter,
+import {
+  type Approval,
+  type ApprovalStore,
+  type ApprovalWorkflow,
+  type AuditSink,
+  type CallContext,
+  type Clock,
+  type ControlState,
+  type HubSpotCall,
+  type HubSpotPort,
+  type IdSource,
+  type LimitWindow,
+  type Logger,
+  PendingCapReached,
+  type RateLimiter,
 } from './ports';
 import { isRead, runRead, searchesOf } from './reads';
-import { containsSecret, redactSecrets } from './redact';
-import { auditFieldsOf, parseEnvelope, parseJson, validateAction } from './validate';
+import { containsSecret, redactSecrets, valueHoldsSecret } from './redact';
+import { auditFieldsOf, parseEnvelope, parseJson, screenStrings, validateAction } from './validate';
 
 export interface GatewayConfig {
   /** `block` refuses prompts with injection markers (422); `flag` records them and goes on. */
@@ -38,6 +40,8 @@ export interface GatewayConfig {
   maxPendingPerUser?: number;
   /** Pending writes in all; more answer 429. @default 200 */
   maxPending?: number;
+  /** Which approver identities are the same person as a user id (see {@link ApprovalRules}). */
+  userApprovers?: ApprovalRules['userApprovers'];
   /** Distinct approvals each write action needs (the two-person rule). @default 1 each */
   requiredApprovals?: Readonly<Record<string, number>>;
   /** Enforced read limits; none when absent. */
@@ -109,7 +113,6 @@ export class Gateway {
       timestamp: this.iso(),
       user_id: null,
       agent_prompt: null,
-      structured_action: null,
       ...lastCall(calls),
       request_id: meta.requestId,
       event: 'request',
@@ -119,6 +122,8 @@ export class Gateway {
       caller: null,
       duration_ms: Math.max(0, this.deps.clock.now() - meta.startedAt),
       ...fields,
+      // Whatever a caller sent is clamped before it is redacted, hashed or serialised.
+      structured_action: clampDepth(fields.structured_action ?? null),
       hubspot_calls: calls,
       catalog_hash: catalogHash(),
     };
@@ -172,23 +177,21 @@ export class Gateway {
 
   /**
    * A request refused at the edge before its body was read (no credential, wrong content
-   * type, too large, unknown route): it still gets its one audit record.
+   * type, too large, unknown route): it still gets its one audit record. `received` is the
+   * edge's bounded rendering of a request no route could parse (Node's HTTP parser refused it,
+   * or its target is not origin-form); it is recorded as the record's `structured_action`.
    */
   async refuseAtEdge(
     meta: RequestMeta,
     caller: Caller | null,
     err: AirlockError,
     rawBody?: string,
+    received?: Record<string, unknown>,
   ): Promise<HttpAnswer> {
-    let body: unknown = null;
-    if (rawBody !== undefined) {
-      try {
-        body = JSON.parse(rawBody);
-      } catch {
-        body = { unparsed_body: rawBody.slice(0, 4096) };
-      }
-    }
-    const fields = auditFieldsOf(body);
+    const fields = {
+      ...(rawBody === undefined ? auditFieldsOf(null) : auditFieldsOfRaw(rawBody)),
+      ...(received === undefined ? {} : { structured_action: received }),
+    };
     let reason = err;
     if (caller && meta.route?.includes(' /v1/') && (await this.deps.control.read()).contained) {
       // The kill switch answers every /v1 call, however malformed (DESIGN §5.7).
@@ -213,13 +216,15 @@ export class Gateway {
       try {
         body = parseJson(rawBody);
       } catch (err) {
-        fields = { ...fields, structured_action: { unparsed_body: rawBody.slice(0, 4096) } };
+        fields = { ...fields, structured_action: renderingOf(err, rawBody) };
         if (!control.contained) throw err;
       }
       fields = { ...fields, ...auditFieldsOf(body) };
       if (control.contained) throw containedError();
-      const envelope = parseEnvelope(body);
-      this.refuseSecrets(rawBody);
+      // Credentials are looked for in what the body means (every decoded string), not only
+      // in how it is spelled; then every string must pass the Unicode policy.
+      this.refuseSecrets(rawBody, body);
+      const envelope = parseEnvelope(screenStrings(body));
       const action = validateAction(envelope.action);
       fields = {
         ...fields,
@@ -252,6 +257,13 @@ export class Gateway {
         await this.admitRead(envelope.user_id, searchesOf(action));
         const { data, recordCount, recordIds } = await runRead(action, this.deps.hubspot, ctx);
         await this.guardBulkExport(envelope.user_id, recordIds);
+        // The switch again, uncached, where the data leaves: a `contain` that answered while
+        // this read waited on HubSpot withholds its data. The record says what was withheld
+        // (the calls made, how many records), never the data.
+        if ((await this.currentControl()).contained) {
+          fields = { ...fields, record_count: recordCount };
+          throw containedError(CONTAINED_IN_FLIGHT);
+        }
         // The data leaves only after its audit record is durably written (DESIGN §5.3).
         await this.audit(meta, {
           ...fields,
@@ -266,6 +278,8 @@ export class Gateway {
           body: { request_id: meta.requestId, status: 'completed', action: action.action, data },
         };
       }
+      // What the approval store, the approver and HubSpot would get, checked once more as stored.
+      this.refuseSecrets('', [envelope.user_id, envelope.agent_prompt, action]);
       return await this.startApproval(meta, caller, envelope, action, fields);
     } catch (err) {
       return this.refuse(meta, err, { ...fields, hubspot_calls: calls });
@@ -279,19 +293,6 @@ export class Gateway {
     action: ValidatedAction,
     fields: Partial<AuditRecord>,
   ): Promise<HttpAnswer> {
-    const pending = await this.deps.approvals.listByStatus('pending_approval');
-    const mine = pending.filter((a) => a.user_id === envelope.user_id).length;
-    const perUser = this.deps.config.maxPendingPerUser ?? 20;
-    const total = this.deps.config.maxPending ?? 200;
-    if (mine >= perUser || pending.length >= total) {
-      throw new AirlockError(
-        'rate_limited',
-        mine >= perUser
-          ? `${mine} writes of this user already wait for approval; wait for decisions before asking for more.`
-          : 'Too many writes wait for approval; wait for decisions before asking for more.',
-        { retryAfterSeconds: 60, details: { rule: 'pending_approvals' } },
-      );
-    }
     const now = this.deps.clock.now();
     const approval: Approval = {
       approval_id: this.deps.ids.approvalId(),
@@ -308,7 +309,31 @@ export class Gateway {
       approvals: [],
       version: 0,
     };
-    await this.deps.approvals.create(approval);
+    // The store counts and creates in one atomic step (the slot is reserved as the approval is
+    // stored), so simultaneous requests cannot overshoot a cap.
+    const caps = {
+      perUser: this.deps.config.maxPendingPerUser ?? 20,
+      total: this.deps.config.maxPending ?? 200,
+    };
+    try {
+      await this.deps.approvals.create(approval, caps);
+    } catch (err) {
+      if (!(err instanceof PendingCapReached)) {
+        // A store that cannot take the write now (contention, an outage) is a retryable 503.
+        throw new AirlockError(
+          'approvals_unavailable',
+          'The write could not be queued for approval now; nothing was queued. Retry later.',
+          { cause: err },
+        );
+      }
+      throw new AirlockError(
+        'rate_limited',
+        err.cap === 'per_user'
+          ? `${err.pending} writes of this user already wait for approval; wait for decisions before asking for more.`
+          : 'Too many writes wait for approval; wait for decisions before asking for more.',
+        { retryAfterSeconds: 60, details: { rule: 'pending_approvals' } },
+      );
+    }
     if (this.deps.workflow) {
       try {
         await this.deps.workflow.start(approval);
@@ -477,6 +502,12 @@ export class Gateway {
     }
   }
 
+  /** The switch as stored now (uncached where the port allows): where data leaves or a write goes. */
+  private currentControl(): Promise<{ contained: boolean; readOnly: boolean }> {
+    const control = this.deps.control;
+    return control.fresh ? control.fresh() : control.read();
+  }
+
   private async ensureOpen(caller: Caller): Promise<void> {
     if (caller.role !== 'agent') {
       throw new AirlockError('unauthorized', "This route takes the agent's credential.");
@@ -488,8 +519,9 @@ export class Gateway {
    * A request that carries one of the gateway's own credentials is refused: it would otherwise
    * be stored with a pending write, shown to approvers and written into HubSpot.
    */
-  private refuseSecrets(rawBody: string): void {
-    if (containsSecret(rawBody, this.deps.secrets?.() ?? [])) {
+  private refuseSecrets(rawBody: string, body: unknown = null): void {
+    const secrets = this.deps.secrets?.() ?? [];
+    if (containsSecret(rawBody, secrets) || valueHoldsSecret(body, secrets)) {
       throw new AirlockError(
         'prompt_rejected',
         "The request contains a credential (a HubSpot, Slack or AWS key, or one of the gateway's own); it was not run, and it is redacted from the audit log. Rotate that credential.",
@@ -566,7 +598,9 @@ export class Gateway {
           );
         }
       }
-      const outcome = await new ApprovalCore(this.deps.approvals, this.deps.clock).decide({
+      const outcome = await new ApprovalCore(this.deps.approvals, this.deps.clock, {
+        userApprovers: this.deps.config.userApprovers,
+      }).decide({
         approvalId,
         deciderId: caller.id,
         decision,
@@ -615,20 +649,43 @@ export class Gateway {
     fields: Partial<AuditRecord>,
     calls: HubSpotCall[],
   ): Promise<HttpAnswer> {
-    const input = noteInputOf(approval);
+    const input = noteInputOf(approval, this.deps.secrets?.() ?? []);
     const ctx: CallContext = {
       deadline: this.deps.clock.now() + this.deps.config.requestDeadlineMs,
       calls,
+      // The switch's last word, read afresh right before the note is sent: a `contain` (or
+      // read-only) that landed while this approval was being decided stops it here.
+      beforeWrite: async () => {
+        const stopped = writeStopped(await this.currentControl());
+        if (stopped) throw stopped;
+      },
     };
     let noteId: string;
     try {
       noteId = await this.deps.hubspot.createNote(input, ctx);
     } catch (err) {
       const e = asAirlockError(err);
-      await this.deps.approvals.transition(approval.approval_id, 'approved', {
+      const stopped = stoppedMessage(e);
+      // Decided once: a write stopped by the switch is failed (never pending or approved
+      // again), as any write that did not complete; the operator's `contain` sweep cancels
+      // only writes still pending.
+      const failed = await this.deps.approvals.transition(approval.approval_id, 'approved', {
         status: 'failed',
-        error: { code: e.code, message: e.message },
+        error: { code: e.code, message: stopped ?? e.message },
       });
+      if (stopped) {
+        const answer = errorAnswer(meta.requestId, e);
+        await this.audit(meta, {
+          ...fields,
+          ...approvalRecordFields(failed ?? approval),
+          outcome: 'failed',
+          reason: e.code,
+          ...ruleOf(e.details),
+          response_status: answer.status,
+          hubspot_calls: calls,
+        });
+        return answer;
+      }
       throw e;
     }
     const done = await this.deps.approvals.transition(approval.approval_id, 'approved', {
@@ -737,18 +794,71 @@ function userKey(userId: string): string {
   return userId.normalize('NFKC').toLowerCase();
 }
 
-function containedError(): AirlockError {
+/** The rule of a refusal by a switch that was turned on while the work was in flight. */
+export const CONTAINED_IN_FLIGHT = 'contained_in_flight';
+export const READ_ONLY_IN_FLIGHT = 'read_only_in_flight';
+
+/**
+ * What an approval stopped right before its write says (`error.message`, code
+ * `gateway_contained` or `read_only_mode`): local and AWS alike.
+ */
+export const WRITE_STOPPED_MESSAGE = {
+  gateway_contained:
+    'the kill switch was on when the write was about to be sent; nothing was written',
+  read_only_mode: 'read-only mode was on when the write was about to be sent; nothing was written',
+} as const;
+
+function containedError(rule?: string): AirlockError {
   return new AirlockError(
     'gateway_contained',
     'The gateway is contained by its operator (kill switch); no action runs until it is released.',
+    rule ? { details: { rule } } : {},
   );
+}
+
+/**
+ * The guard an approved write awaits right before it is sent ({@link CallContext.beforeWrite}):
+ * the switch read afresh; either flag on stops the write.
+ */
+export function writeStopped(control: {
+  contained: boolean;
+  readOnly: boolean;
+}): AirlockError | null {
+  if (control.contained) {
+    return new AirlockError(
+      'gateway_contained',
+      'The kill switch was turned on before this write was sent to HubSpot: nothing was written, and the approval is marked failed.',
+      { details: { rule: CONTAINED_IN_FLIGHT } },
+    );
+  }
+  if (control.readOnly) {
+    return new AirlockError(
+      'read_only_mode',
+      'Read-only mode was turned on before this write was sent to HubSpot: nothing was written, and the approval is marked failed.',
+      { details: { rule: READ_ONLY_IN_FLIGHT } },
+    );
+  }
+  return null;
+}
+
+/** The stored message when `e` is a write stopped by {@link writeStopped}, else null. */
+function stoppedMessage(e: AirlockError): string | null {
+  const rule = ruleOf(e.details).rule;
+  if (rule !== CONTAINED_IN_FLIGHT && rule !== READ_ONLY_IN_FLIGHT) return null;
+  return e.code === 'gateway_contained' || e.code === 'read_only_mode'
+    ? WRITE_STOPPED_MESSAGE[e.code]
+    : null;
 }
 
 /** A decision's body: `{"action_hash": "<the hash the approver was shown>"}`. */
 function parseDecision(rawBody: string): string {
   let hash: unknown;
   try {
-    hash = (JSON.parse(rawBody) as { action_hash?: unknown }).action_hash;
+    const body = parseBoundedJson(rawBody, 'not JSON');
+    hash =
+      body !== null && typeof body === 'object'
+        ? (body as { action_hash?: unknown }).action_hash
+        : undefined;
   } catch {
     hash = undefined;
   }
@@ -820,4 +930,18 @@ function statusBody(a: Approval): Record<string, unknown> {
   if (a.result) body.data = a.result;
   if (a.error) body.error = a.error;
   return body;
+}
+
+/** A refused body's audit fields: parsed within the bounds, else its first 4 KB and shape. */
+function auditFieldsOfRaw(rawBody: string): ReturnType<typeof auditFieldsOf> {
+  try {
+    return auditFieldsOf(parseBoundedJson(rawBody, 'not JSON'));
+  } catch (err) {
+    return { ...auditFieldsOf(null), structured_action: renderingOf(err, rawBody) };
+  }
+}
+
+/** What the record keeps of a body that could not be parsed within the bounds. */
+function renderingOf(err: unknown, rawBody: string): unknown {
+  return err instanceof BoundsError ? err.rendering : renderRaw(rawBody);
 }

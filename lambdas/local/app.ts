@@ -10,6 +10,7 @@ import { ControlFile } from '../adapters/local/control-file';
 import { FileAuditLog } from '../adapters/local/file-audit-log';
 import { LocalMetrics } from '../adapters/local/local-metrics';
 import { MemoryRateLimiter } from '../adapters/local/memory-rate-limiter';
+import { tokenScopes } from '../core/catalog';
 import { AirlockError, asAirlockError } from '../core/errors';
 import { Gateway } from '../core/gateway';
 import { observedAudit } from '../core/metrics';
@@ -22,13 +23,9 @@ import { loadKeys } from './keys';
 import { operatorRoutes } from './operator-routes';
 import { createLocalServer } from './server';
 
-/** The scopes each local token gets in the emulator: exactly the catalog's, split read/write. */
-export const READ_SCOPES = [
-  'crm.objects.contacts.read',
-  'crm.objects.companies.read',
-  'sales-email-read',
-];
-export const WRITE_SCOPES = ['crm.objects.contacts.write'];
+/** The scopes each local token gets in the emulator: exactly the catalog's (`tokenScopes()`). */
+export const READ_SCOPES: string[] = tokenScopes().read;
+export const WRITE_SCOPES: string[] = tokenScopes().write;
 
 export interface LocalApp {
   url: string;
@@ -61,6 +58,8 @@ export interface LocalAppOverrides {
   limiter?: RateLimiter;
   /** Rate limits of the embedded emulator. @default HubSpot's (100 per 10 s, search 5 per s) */
   emulatorRateLimits?: EmulatorOptions['rateLimits'];
+  /** The embedded emulator's CRM. @default the demo CRM */
+  emulatorSeed?: EmulatorOptions['seed'];
 }
 
 const systemClock: Clock = { now: () => Date.now() };
@@ -90,6 +89,7 @@ export async function startLocalApp(
     emulator = await startEmulator({
       tokens: { [read]: READ_SCOPES, [write]: WRITE_SCOPES },
       rateLimits: overrides.emulatorRateLimits,
+      seed: overrides.emulatorSeed,
     });
     baseUrl = emulator.url;
   } else {
@@ -112,7 +112,14 @@ export async function startLocalApp(
   };
 
   const auditDir = path.join(config.dataDir, 'audit');
+  // Refuses (AuditLogRefused, a message saying what to do) a log that was cut or replaced.
   const auditLog = await FileAuditLog.open(auditDir);
+  if (auditLog.recovered) {
+    log.warn('audit log recovered after a crash: HEAD moved over whole records after it', {
+      head_was: auditLog.recovered.from,
+      head_now: auditLog.recovered.to,
+    });
+  }
   const metrics = new LocalMetrics(config.alarmThresholds);
   // Metrics come from the audit records: each record written is counted, each failure too.
   const audit = observedAudit(
@@ -146,6 +153,7 @@ export async function startLocalApp(
       allowedActions: config.allowedActions,
       requestDeadlineMs: config.requestDeadlineMs,
       approvalTtlMs: config.approvalTtlMs,
+      userApprovers: config.userApprovers,
       statusUrl: (requestId) => `${publicUrl}/v1/actions/${requestId}`,
     },
   });

@@ -2,6 +2,7 @@
  * `npm start`: the local gateway, with the HubSpot emulator (or the real HubSpot when
  * HUBSPOT_TOKEN is set), the approval page and a hash-chained audit log.
  */
+import { tokenScopes } from '../core/catalog';
 import { DEMO } from '../emulator/seed';
 import { startLocalApp } from './app';
 import { loadConfig } from './config';
@@ -68,7 +69,7 @@ async function main(): Promise<void> {
   const app = await startLocalApp(config);
   if (config.hubspot.kind === 'remote' && config.hubspot.writeToken === null) {
     process.stderr.write(
-      'Note: HUBSPOT_WRITE_TOKEN is not set, so writes (create_note) are refused with 403. Give writes their own token with only crm.objects.contacts.write.\n',
+      `Note: HUBSPOT_WRITE_TOKEN is not set, so writes (create_note) are refused with 403. Give writes their own token with exactly ${tokenScopes().write.join(', ')}.\n`,
     );
   }
   process.stdout.write(banner(app));
