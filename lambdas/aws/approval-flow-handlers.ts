@@ -580,8 +580,21 @@ export function createSlackInteractionsHandler(deps: SlackDeps) {
         return ACK;
       }
       // The decision's record first: a decision the state machine acts on is always audited.
+      // It is this request's one final record; a failure to hand it on is logged, not recorded
+      // again, and the next click on the message sends the decision again (decidedButUnsent).
       await record({ ...fields, outcome: outcome.kind, response_status: 200 });
-      await resume(outcome.approval);
+      try {
+        await resume(outcome.approval);
+      } catch (sendErr) {
+        deps.log.error('slack decision recorded but not handed to the approval flow', {
+          request_id: requestId,
+          approval_id: outcome.approval.approval_id,
+          error: asAirlockError(sendErr).message,
+        });
+        await tell(
+          'Your decision is recorded, but the approval flow did not take it yet; click the button again.',
+        );
+      }
       return ACK;
     } catch (err) {
       const e = asAirlockError(err);
