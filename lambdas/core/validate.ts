@@ -63,7 +63,9 @@ export function screenStrings(body: unknown): unknown {
     if (v !== null && typeof v === 'object') {
       const out: Record<string, unknown> = {};
       for (const [k, x] of Object.entries(v)) {
-        const problem = unsafeTextProblem(k, 'line');
+        // `__proto__` is never a parameter, and object copies would drop it silently.
+        const problem =
+          k === '__proto__' ? 'is "__proto__", which no request has' : unsafeTextProblem(k, 'line');
         if (problem) {
           throw new AirlockError('validation_failed', `A member name ${problem}.`, {
             details: [{ path: path || '(body)', message: `a member name ${problem}` }],

@@ -147,6 +147,16 @@ function HARDENING_CASES(): ContractCase[] {
     ),
     status: 202,
   });
+  for (const member of ['1', '{"limit":1000}']) {
+    cases.push({
+      name: `a "__proto__" member ${member} inside the action is refused, not dropped`,
+      method: 'POST',
+      path: '/v1/actions',
+      raw: envelopeText(`{"action":"search_company","name":"Acme","__proto__":${member}}`),
+      status: 400,
+      code: 'validation_failed',
+    });
+  }
   cases.push({
     name: 'a user id with a Cyrillic letter among Latin ones is refused',
     method: 'POST',
