@@ -25,6 +25,7 @@ export const ERROR_STATUS = {
   unsupported_media_type: 415,
   prompt_rejected: 422,
   bulk_request_rejected: 422,
+  hubspot_rejected: 422,
   rate_limited: 429,
   headers_too_large: 431,
   internal_error: 500,

@@ -313,3 +313,28 @@ describe('user ids a person cannot tell apart', () => {
     );
   });
 });
+
+describe('HubSpot refusing what was asked', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startTestApp();
+  });
+  afterAll(() => t.close());
+
+  it('an approved note on a record HubSpot does not have answers 422 hubspot_rejected, not a 5xx, and fails the write', async () => {
+    const asked = await t.act({ action: 'create_note', contact_id: '1', body: 'Nobody is here.' });
+    expect(asked.status).toBe(202);
+    const pending = await t.call('GET', '/approvals/pending', { key: t.app.keys.approverKey });
+    const [approval] = pending.body.approvals as { approval_id: string; action_hash: string }[];
+    const decided = await t.call('POST', `/approvals/${approval?.approval_id}/approve`, {
+      key: t.app.keys.approverKey,
+      body: { action_hash: approval?.action_hash },
+    });
+    expect([decided.status, errorCode(decided.body)]).toEqual([422, 'hubspot_rejected']);
+    const status = await t.call('GET', `/v1/actions/${asked.body.request_id}`);
+    expect(status.body).toMatchObject({ status: 'failed', error: { code: 'hubspot_rejected' } });
+    expect(t.app.emulator?.notes()).toEqual([]);
+    const records = (await t.audit()).filter((r) => r.request_id === decided.body.request_id);
+    expect(records.map((r) => r.response_status)).toEqual([null, 422]);
+  });
+});

@@ -425,6 +425,15 @@ function mapClientError(res: RawResponse): AirlockError {
     );
   }
   const category = typeof body.category === 'string' ? body.category : 'unknown';
+  if ([400, 404, 409, 422].includes(status)) {
+    // HubSpot refused what was asked (a record that does not exist, a value it does not take):
+    // the request's fault, not an outage, so a 4xx; nothing was written.
+    return new AirlockError(
+      'hubspot_rejected',
+      `HubSpot refused the request as invalid (HTTP ${status}, ${category.replace(/[^A-Z_]/gi, '')}): the record it names may not exist, or a value is not accepted. Nothing was written.`,
+      { hubspotStatus: status },
+    );
+  }
   return new AirlockError(
     'hubspot_error',
     `HubSpot refused the request (HTTP ${status}, ${category.replace(/[^A-Z_]/gi, '')}).`,
