@@ -19,6 +19,11 @@ import type { Clock, IdSource, Logger } from '../core/ports';
 import { keyMatches } from './keys';
 import type { operatorRoutes } from './operator-routes';
 
+/** The route of the kill-switch commands. */
+const CONTROL_ROUTE = 'POST /operator/control';
+/** The longest a kill-switch command waits for the requests in flight (past any deadline). */
+const SETTLE_BOUND_MS = 15_000;
+
 /** A body larger than this is not even drained: the connection is closed. */
 const DRAIN_LIMIT = 1024 * 1024;
 
@@ -59,6 +64,12 @@ interface ConnectionState {
   reading?: { req: http.IncomingMessage; fail: (failure: ParserFailure) => void };
   /** Set once the connection is refused: Node reports the failure again for every later read. */
   refused: boolean;
+  /**
+   * A request whose body is being read only to be thrown away (it was refused, or takes none):
+   * a parser failure before it is complete is in that body, so it is that request's, which has
+   * its own record and answer already.
+   */
+  draining?: http.IncomingMessage;
 }
 
 const STATIC: Record<string, { file: string; type: string }> = {
@@ -228,7 +239,7 @@ export function createLocalServer(options: LocalServerOptions) {
    * Ends a connection Node's HTTP stack no longer drives (its parser failed, or a CONNECT):
    * the answer, well-formed, then the end; destroyed if the peer does not close it soon.
    */
-  const answerRaw = (socket: Duplex, requestId: string, answer: HttpAnswer) => {
+  const answerRaw = (socket: Duplex, requestId: string, answer: HttpAnswer, headOnly = false) => {
     const timer = setTimeout(() => socket.destroy(), LINGER_MS);
     timer.unref();
     socket.once('close', () => clearTimeout(timer));
@@ -249,7 +260,9 @@ export function createLocalServer(options: LocalServerOptions) {
       `HTTP/1.1 ${answer.status} ${http.STATUS_CODES[answer.status] ?? 'Error'}`,
       ...Object.entries(headers).map(([name, value]) => `${name}: ${value}`),
     ].join('\r\n');
-    socket.end(`${head}\r\n\r\n${body}`);
+    socket.end(`${head}\r\n\r\n${headOnly ? '' : body}`);
+    // Reads on (refuseUnparsed paused them), so the peer's FIN closes the connection.
+    socket.resume();
   };
 
   const logRequest = (meta: RequestMeta, status: number, caller: Caller | null) => {
@@ -274,13 +287,25 @@ export function createLocalServer(options: LocalServerOptions) {
     const target = req.url ?? '';
     const targetError = checkRequestTarget(target);
     if (targetError) {
-      drain(req);
+      drain(req, connection);
       const meta: RequestMeta = { requestId, route: `${method} (invalid target)`, startedAt };
       const caller = authenticate(req);
       const answer = await gateway.refuseAtEdge(meta, caller, targetError, undefined, {
         request_target: renderTarget(target),
       });
       send(res, requestId, answer);
+      logRequest(meta, answer.status, caller);
+      return;
+    }
+    const hostError = checkHost(req);
+    if (hostError) {
+      drain(req, connection);
+      const meta: RequestMeta = { requestId, route: `${method} (no single Host)`, startedAt };
+      const caller = authenticate(req);
+      const answer = await gateway.refuseAtEdge(meta, caller, hostError, undefined, {
+        request_target: renderTarget(target),
+      });
+      send(res, requestId, answer, true);
       logRequest(meta, answer.status, caller);
       return;
     }
@@ -314,7 +339,7 @@ export function createLocalServer(options: LocalServerOptions) {
     let answer: HttpAnswer;
     let close = false;
     if (!route) {
-      drain(req);
+      drain(req, connection);
       answer = await gateway.refuseAtEdge(
         meta,
         caller,
@@ -326,7 +351,7 @@ export function createLocalServer(options: LocalServerOptions) {
           : notFound(),
       );
     } else if (!caller) {
-      drain(req);
+      drain(req, connection);
       answer = await gateway.refuseAtEdge(
         meta,
         null,
@@ -339,12 +364,35 @@ export function createLocalServer(options: LocalServerOptions) {
       answer = read.error
         ? await gateway.refuseAtEdge(meta, caller, read.error, read.body, read.received)
         : await route.handler(meta, caller, paramsOf(route, pathname), read.body ?? '');
+      if (route.name === CONTROL_ROUTE && answer.status === 200) await settleOthers(req);
     } else {
-      drain(req);
+      drain(req, connection);
       answer = await route.handler(meta, caller, paramsOf(route, pathname), '');
     }
     send(res, requestId, answer, close);
     logRequest(meta, answer.status, caller);
+  };
+
+  /** Each request being handled, by its message: what a kill-switch command waits for. */
+  const handling = new Map<http.IncomingMessage, { control: boolean; done: Promise<void> }>();
+
+  /**
+   * A kill-switch command answers only once every request already being handled has finished:
+   * those see the switch where their data would leave or their write would be sent, so once
+   * `contain` has answered no CRM data and no write leaves. Bounded by the longest a request
+   * may take; other switch commands are not waited for (two would wait on each other).
+   */
+  const settleOthers = async (self: http.IncomingMessage) => {
+    const others = [...handling]
+      .filter(([req, h]) => req !== self && !h.control)
+      .map(([, h]) => h.done);
+    if (others.length === 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    const bound = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, SETTLE_BOUND_MS);
+    });
+    await Promise.race([Promise.allSettled(others), bound]);
+    clearTimeout(timer);
   };
 
   const onRequest = (req: http.IncomingMessage, res: http.ServerResponse) => {
@@ -353,8 +401,17 @@ export function createLocalServer(options: LocalServerOptions) {
     const answered = new Promise<void>((resolve) => res.once('close', resolve));
     connection.pending.add(answered);
     void answered.then(() => connection.pending.delete(answered));
+    const isControl = `${req.method} ${req.url}` === CONTROL_ROUTE;
+    const done = handle(req, res, connection).finally(() => handling.delete(req));
+    handling.set(req, {
+      control: isControl,
+      done: done.then(
+        () => undefined,
+        () => undefined,
+      ),
+    });
     track(
-      handle(req, res, connection).catch((err: unknown) => {
+      done.catch((err: unknown) => {
         log.error('unhandled error in the local server', {
           error: err instanceof Error ? err.message : String(err),
         });
@@ -397,11 +454,23 @@ export function createLocalServer(options: LocalServerOptions) {
       error: parserRefusal(code),
       received: renderReceived(raw, code),
     };
+    if (connection.draining && !connection.draining.complete) {
+      // In the body of a request that has (or is getting) its one record and answer: no second
+      // request here. The connection closes once that answer is written.
+      socket.pause();
+      while (connection.pending.size > 0) await Promise.allSettled([...connection.pending]);
+      socket.destroy();
+      return;
+    }
     if (connection.reading && !connection.reading.req.complete) {
       // The failure is in the body a route is reading: that request's record and answer carry it.
       connection.reading.fail(failure);
       return;
     }
+    // Node's server ends the socket itself when the client's FIN comes and no response of its
+    // own is pending (httpAllowHalfOpen keeps it open only for those), which would drop this
+    // answer, written after its record. Reading waits, FIN included, until it is written.
+    socket.pause();
     const meta: RequestMeta = {
       requestId: ids.requestId(),
       route: '(unparsed)',
@@ -418,7 +487,8 @@ export function createLocalServer(options: LocalServerOptions) {
     // Answers to earlier requests on this connection go first: bytes written now would be
     // read as theirs.
     while (connection.pending.size > 0) await Promise.allSettled([...connection.pending]);
-    answerRaw(socket, meta.requestId, answer);
+    // An answer to HEAD has no body (the client would read the body as the next answer).
+    answerRaw(socket, meta.requestId, answer, /^HEAD /i.test(raw?.toString('latin1', 0, 5) ?? ''));
   };
 
   /** CONNECT (authority-form): this is no proxy. Refused like any other bad target. */
@@ -447,9 +517,16 @@ export function createLocalServer(options: LocalServerOptions) {
   };
 
   const server = http.createServer(
-    { connectionsCheckingInterval: options.timeouts?.checkIntervalMs ?? 30_000 },
+    {
+      connectionsCheckingInterval: options.timeouts?.checkIntervalMs ?? 30_000,
+      // Node would answer a missing Host itself, with no request id and no record: checkHost.
+      requireHostHeader: false,
+    },
     onRequest,
   );
+  // A client that half-closes its side after sending a request still gets its answer (Node's
+  // server would otherwise end the socket on the client's FIN and drop the answer).
+  (server as http.Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
   server.headersTimeout = options.timeouts?.headersMs ?? 10_000;
   server.requestTimeout = options.timeouts?.requestMs ?? 30_000;
   server.on('clientError', (err: Error, socket: Duplex) => {
@@ -475,11 +552,28 @@ export function createLocalServer(options: LocalServerOptions) {
   };
 }
 
+/**
+ * An HTTP/1.1 request must carry exactly one Host (RFC 9112 §3.2); two are a smuggling shape.
+ * Refused here rather than by Node, so that the request keeps its id and its record.
+ */
+function checkHost(req: http.IncomingMessage): AirlockError | null {
+  let hosts = 0;
+  for (let i = 0; i < req.rawHeaders.length; i += 2) {
+    if (req.rawHeaders[i]?.toLowerCase() === 'host') hosts += 1;
+  }
+  if (hosts === 1 || (hosts === 0 && req.httpVersion !== '1.1')) return null;
+  return new AirlockError(
+    'malformed_request',
+    `An HTTP/1.1 request carries exactly one Host header; this one has ${hosts}.`,
+  );
+}
+
 function paramsOf(route: Route, pathname: string): string[] {
   return (route.pattern.exec(pathname) ?? []).slice(1).map((s) => s ?? '');
 }
 
-function drain(req: http.IncomingMessage): void {
+function drain(req: http.IncomingMessage, connection?: ConnectionState): void {
+  if (connection) connection.draining = req;
   let seen = 0;
   req.on('data', (chunk: Buffer) => {
     seen += chunk.length;
@@ -500,13 +594,13 @@ async function readBody(
 ): Promise<{ body?: string; error?: AirlockError; received?: Record<string, unknown> }> {
   const typeError = checkContentType(contentType);
   if (typeError) {
-    drain(req);
+    drain(req, connection);
     return { error: typeError };
   }
   const declared = Number(req.headers['content-length']);
   const declaredError = Number.isFinite(declared) ? checkBodySize(declared) : null;
   if (declaredError) {
-    drain(req);
+    drain(req, connection);
     return { error: declaredError };
   }
   return new Promise((resolve) => {
@@ -535,7 +629,7 @@ async function readBody(
       const sizeError = checkBodySize(size);
       if (sizeError) {
         finish({ error: sizeError });
-        drain(req);
+        drain(req, connection);
         return;
       }
       chunks.push(chunk);

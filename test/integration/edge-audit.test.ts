@@ -1,3 +1,4 @@
+import http from 'node:http';
 import net from 'node:net';
 import { randomIds } from '../../lambdas/adapters/ids';
 import { jsonLogger } from '../../lambdas/adapters/json-logger';
@@ -51,6 +52,32 @@ function exchange(
         if (i > 0 && options.pauseMs) await new Promise((r) => setTimeout(r, options.pauseMs));
         socket.write(part);
       }
+    });
+  });
+}
+
+/** One connection: writes the request, half-closes its side at once, reads until the server closes. */
+function halfClose(
+  url: string,
+  request: string,
+): Promise<{ raw: Buffer; closedByServer: boolean }> {
+  const { port } = new URL(url);
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let closedByServer = false;
+    const socket = net.connect(Number(port), '127.0.0.1', () => {
+      socket.write(request);
+      socket.end();
+    });
+    const timer = setTimeout(() => socket.destroy(), 5000);
+    socket.on('data', (d: Buffer) => chunks.push(d));
+    socket.on('end', () => {
+      closedByServer = true;
+    });
+    socket.on('error', () => undefined);
+    socket.on('close', () => {
+      clearTimeout(timer);
+      resolve({ raw: Buffer.concat(chunks), closedByServer });
     });
   });
 }
@@ -321,6 +348,104 @@ describe('requests Node’s HTTP parser refuses', () => {
     expect((await t.audit()).length).toBe(before);
   });
 
+  it('answers a HEAD request the parser refused with headers only, so the client reads it whole', async () => {
+    const res = await new Promise<{ status: number; id: unknown }>((resolve, reject) => {
+      const req = http.request(
+        `${t.app.url}/v1/tools`,
+        { method: 'HEAD', headers: { 'x-big': 'a'.repeat(17_000) } },
+        (r) => {
+          r.resume();
+          r.on('end', () => resolve({ status: r.statusCode ?? 0, id: r.headers['x-request-id'] }));
+        },
+      );
+      req.on('error', reject);
+      req.end();
+    });
+    expect(res.status).toBe(431);
+    expect((await t.audit()).filter((r) => r.request_id === res.id)).toHaveLength(1);
+  });
+
+  it('answers a request whose client half-closes its side right after sending it', async () => {
+    const { port } = new URL(t.app.url);
+    const raw = await new Promise<Buffer>((resolve) => {
+      const chunks: Buffer[] = [];
+      const socket = net.connect(Number(port), '127.0.0.1', () => {
+        socket.end(
+          `GET /v1/tools HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${t.app.keys.apiKey}\r\n\r\n`,
+        );
+      });
+      const timer = setTimeout(() => socket.destroy(), 5000);
+      socket.on('data', (d: Buffer) => chunks.push(d));
+      socket.on('error', () => undefined);
+      socket.on('close', () => {
+        clearTimeout(timer);
+        resolve(Buffer.concat(chunks));
+      });
+    });
+    const [answer] = parseAnswers(raw);
+    expect(answer?.status).toBe(200);
+    const id = answer?.headers['x-request-id'];
+    expect((await t.audit()).filter((r) => r.request_id === id)).toHaveLength(1);
+  });
+
+  it('a client that half-closes right after its request: each request answered, audited once', async () => {
+    // Node ends a connection on the client's FIN when no response of its own is pending; a
+    // refusal is written on the raw socket after its audit record, so the FIN must not end the
+    // socket first. Concurrent, several rounds: the FIN usually wins the race with the record.
+    const key = t.app.keys.apiKey;
+    const body = '{"user_id":"u-42"}';
+    const cases: [request: string, status: number, route: string, code?: string][] = [
+      // The parser fails on the head (over 16 KB), the FIN comes after it.
+      [
+        `GET /approvals HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nX-Large: ${big(17_000)}\r\n\r\n`,
+        431,
+        '(unparsed)',
+        'headers_too_large',
+      ],
+      // A head cut short by the FIN.
+      [
+        'GET /v1/tools HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Cut: a',
+        400,
+        '(unparsed)',
+        'malformed_request',
+      ],
+      // A body cut short by the FIN, while the route reads it: the route's record.
+      [
+        `POST /v1/actions HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${key}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"user_id":`,
+        400,
+        'POST /v1/actions',
+        'malformed_request',
+      ],
+      // A complete request: its FIN makes no second, (unparsed), record.
+      [
+        `POST /v1/actions HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${key}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`,
+        400,
+        'POST /v1/actions',
+      ],
+    ];
+    for (let round = 0; round < 5; round += 1) {
+      const before = (await t.audit()).length;
+      const ids = await Promise.all(
+        cases.map(async ([request, status, route, code]) => {
+          const { raw, closedByServer } = await halfClose(t.app.url, request);
+          const answers = parseAnswers(raw);
+          expect(answers).toHaveLength(1);
+          const answer = answers[0];
+          if (code) expectRefusal(answer, status, code);
+          expect(answer?.status).toBe(status);
+          expect(closedByServer).toBe(true);
+          const id = answer?.headers['x-request-id'];
+          return { id, status, route };
+        }),
+      );
+      const records = (await t.audit()).slice(before);
+      // Exactly one record per request, each the one its answer names: none without an answer.
+      expect(records.map((r) => [r.request_id, r.route, r.response_status]).sort()).toEqual(
+        ids.map(({ id, route, status }) => [id, route, status]).sort(),
+      );
+    }
+  });
+
   it('keeps serving ordinary requests afterwards', async () => {
     const res = await t.call('GET', '/v1/tools');
     expect(res.status).toBe(200);
@@ -562,5 +687,39 @@ describe('a request that is not received in time', () => {
         response_status: 408,
       }),
     ]);
+  });
+});
+
+describe('Host headers and bodies thrown away', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startTestApp();
+  });
+  afterAll(() => t.close());
+
+  it.each([
+    ['no Host', 'GET /v1/tools HTTP/1.1\r\nConnection: close\r\n\r\n'],
+    ['two Hosts', 'GET /v1/tools HTTP/1.1\r\nHost: a\r\nHost: b\r\nConnection: close\r\n\r\n'],
+  ])('an HTTP/1.1 request with %s: 400 with its request id and one record', async (_what, raw) => {
+    const { raw: received } = await exchange(t.app.url, [raw]);
+    const [answer] = parseAnswers(received);
+    const id = expectRefusal(answer, 400, 'malformed_request');
+    expect((await t.audit()).filter((r) => r.request_id === id)).toHaveLength(1);
+  });
+
+  it('a bad chunk in a body the gateway throws away leaves that request its one record and answer', async () => {
+    const before = (await t.audit()).length;
+    const { raw } = await exchange(
+      t.app.url,
+      [
+        'GET /v1/tools HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n',
+        'zz\r\nnot a chunk\r\n',
+      ],
+      { pauseMs: 100 },
+    );
+    const answers = parseAnswers(raw);
+    expect(answers.map((a) => a.status)).toEqual([401]);
+    const records = (await t.audit()).slice(before);
+    expect(records.map((r) => r.request_id)).toEqual([answers[0]?.headers['x-request-id']]);
   });
 });
