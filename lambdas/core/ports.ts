@@ -279,6 +279,19 @@ export interface RateLimiter {
     nowMs: number,
     cost?: number,
   ): Promise<number | null>;
+  /**
+   * Gives back `cost` units that an admitted {@link take} took: called with the same `key`,
+   * `windows`, `nowMs` and `cost`, it subtracts `cost` from the same window counters, atomically
+   * per window and never below zero (a window holding less than `cost`, or never taken from, is
+   * left as it is; nothing is created). For a request refused by a later check: it
+   * then spends nothing of the budgets checked before. Failures are thrown, like `take`'s.
+   */
+  release(
+    key: string,
+    windows: readonly LimitWindow[],
+    nowMs: number,
+    cost?: number,
+  ): Promise<void>;
   /** Adds `ids` to the distinct set of `key` in the current window; returns its size after. */
   addDistinct(
     key: string,

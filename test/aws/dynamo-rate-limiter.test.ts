@@ -181,6 +181,93 @@ describe('DynamoRateLimiter.take', () => {
   });
 });
 
+describe('DynamoRateLimiter.release', () => {
+  it('gives back what an admitted take took, in every window', async () => {
+    const key = fresh();
+    const both = [MINUTE, HOUR];
+    expect(await takeN(3, key, both, T0 + 5_000)).toEqual([null, null, null]);
+    await limiter.release(key, both, T0 + 5_000);
+    expect((await rawItem(`${key}#minute#${T0 / 60_000}`))?.count).toBe(2);
+    expect((await rawItem(`${key}#hour#${T0 / 3_600_000}`))?.count).toBe(2);
+    expect(await limiter.take(key, both, T0 + 6_000)).toBeNull();
+    expect(await limiter.take(key, both, T0 + 6_000)).toBe(54);
+    // The ttl is left as the take set it.
+    expect(await rawItem(`${key}#minute#${T0 / 60_000}`)).toEqual({
+      key: `${key}#minute#${T0 / 60_000}`,
+      count: 3,
+      ttl: (T0 / 60_000 + 1) * 60 + RATE_LIMIT_TTL_GRACE_SECONDS,
+    });
+  });
+
+  it('gives back cost units, never below zero, and creates nothing', async () => {
+    const key = fresh();
+    const w = [{ name: 'ten', limit: 10, seconds: 10 }];
+    const item = `${key}#ten#${T0 / 10_000}`;
+    expect(await limiter.take(key, w, T0, 6)).toBeNull();
+    await limiter.release(key, w, T0, 4);
+    expect((await rawItem(item))?.count).toBe(2);
+    expect(await limiter.take(key, w, T0, 8)).toBeNull(); // 2 + 8
+    expect(await limiter.take(key, w, T0, 1)).toBe(10);
+    await limiter.release(key, w, T0, 25); // more than held: left as it is, never below zero
+    expect((await rawItem(item))?.count).toBe(10);
+    await limiter.release(key, w, T0, 10);
+    expect((await rawItem(item))?.count).toBe(0);
+    await limiter.release(key, w, T0, 1);
+    expect((await rawItem(item))?.count).toBe(0);
+    expect(await limiter.take(key, w, T0, 10)).toBeNull();
+    expect(await limiter.take(key, w, T0, 1)).toBe(10);
+    // Nothing held: nothing to give back, and no item is created.
+    const nobody = fresh();
+    await limiter.release(nobody, w, T0, 3);
+    expect(await rawItem(`${nobody}#ten#${T0 / 10_000}`)).toBeUndefined();
+    // Cost 0 writes nothing.
+    await limiter.release(nobody, w, T0, 0);
+    expect(await rawItem(`${nobody}#ten#${T0 / 10_000}`)).toBeUndefined();
+  });
+
+  it('gives back only in the window of nowMs, and only to its key', async () => {
+    const key = fresh();
+    expect(await takeN(3, key, [MINUTE], T0)).toEqual([null, null, null]);
+    await limiter.release(key, [MINUTE], T0 + 60_000); // the next minute: nothing held there
+    await limiter.release(`${key}#minute`, [MINUTE], T0);
+    expect(await rawItem(`${key}#minute#${T0 / 60_000 + 1}`)).toBeUndefined();
+    expect(await rawItem(`${key}%23minute#minute#${T0 / 60_000}`)).toBeUndefined();
+    expect(await limiter.take(key, [MINUTE], T0 + 1_000)).toBe(59);
+  });
+
+  it('is exact under concurrent takes and releases', async () => {
+    const key = fresh();
+    const w = [{ name: 'minute', limit: 20, seconds: 60 }];
+    expect(await takeN(20, key, w, T0)).toHaveLength(20);
+    // 15 give back while 30 take: every release counts, and at most 15 takes are admitted.
+    const [, results] = await Promise.all([
+      Promise.all(Array.from({ length: 15 }, () => limiter.release(key, w, T0))),
+      Promise.all(Array.from({ length: 30 }, () => limiter.take(key, w, T0))),
+    ]);
+    const admitted = results.filter((r) => r === null).length;
+    expect(admitted).toBeLessThanOrEqual(15);
+    expect((await rawItem(`${key}#minute#${T0 / 60_000}`))?.count).toBe(5 + admitted);
+    // More releases than units held, at once: the counter stops at zero.
+    await Promise.all(Array.from({ length: 40 }, () => limiter.release(key, w, T0)));
+    expect((await rawItem(`${key}#minute#${T0 / 60_000}`))?.count).toBe(0);
+  });
+
+  it('rejects invalid arguments before any write, and rejects when the store fails', async () => {
+    const key = fresh();
+    await limiter.take(key, [MINUTE], T0);
+    await expect(limiter.release(key, [MINUTE], Number.NaN)).rejects.toThrow(RangeError);
+    await expect(limiter.release(key, [MINUTE], T0, -1)).rejects.toThrow(RangeError);
+    await expect(limiter.release(key, [MINUTE, { ...HOUR, name: 'minute' }], T0)).rejects.toThrow(
+      /twice/,
+    );
+    expect((await rawItem(`${key}#minute#${T0 / 60_000}`))?.count).toBe(1);
+    const missing = new DynamoRateLimiter(db.client, 'no-such-table');
+    await expect(missing.release(key, [MINUTE], T0)).rejects.toMatchObject({
+      name: 'ResourceNotFoundException',
+    });
+  });
+});
+
 describe('DynamoRateLimiter failures (the gateway fails closed)', () => {
   it('rejects when the table does not exist', async () => {
     const missing = new DynamoRateLimiter(db.client, 'no-such-table');

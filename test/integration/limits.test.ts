@@ -1,3 +1,4 @@
+import { MemoryRateLimiter } from '../../lambdas/adapters/local/memory-rate-limiter';
 import type { RateLimiter } from '../../lambdas/core/ports';
 import { DEMO } from '../../lambdas/emulator/seed';
 import { errorCode, NO_LIMITS, startTestApp, type TestApp } from '../helpers/local-app';
@@ -135,10 +136,116 @@ describe('the bulk-export guard and the HubSpot budget', () => {
   });
 });
 
+const ruleOf = (a: { body: Record<string, unknown> }) =>
+  (a.body.error as { details?: { rule?: string } } | undefined)?.details?.rule;
+const searchesSent = (t: TestApp) =>
+  (t.app.emulator?.requests ?? []).filter((r) => r.path.includes('/search')).length;
+
+describe('a read refused by a later check spends nothing of an earlier budget', () => {
+  let t: TestApp;
+  // The real clock, moved so that a minute starts as the test starts: the seconds pass for
+  // real, and no step of the test can straddle a minute.
+  let offset = 0;
+  beforeAll(async () => {
+    t = await startTestApp(
+      { ...NO_LIMITS, AIRLOCK_READS_PER_MINUTE: '5', AIRLOCK_HUBSPOT_SEARCH_PER_SECOND: '2' },
+      {
+        clock: { now: () => Date.now() + offset },
+        emulatorRateLimits: { perTenSeconds: 1e6, searchPerSecond: 1e6 },
+      },
+    );
+  });
+  afterAll(() => t.close());
+
+  it('gives the user back the reads the HubSpot budget refused', async () => {
+    const real = Date.now();
+    offset = Math.ceil(real / 60_000) * 60_000 + 60_000 - real;
+    const before = searchesSent(t);
+    const burst = await Promise.all(
+      Array.from({ length: 8 }, () =>
+        t.act({ action: 'search_company', domain: 'acme.com' }, { user_id: 'u-shared' }),
+      ),
+    );
+    const ok = burst.filter((a) => a.status === 200).length;
+    const budget = burst.filter((a) => a.status === 429 && ruleOf(a) === 'hubspot_budget');
+    const perUser = burst.filter((a) => a.status === 429 && ruleOf(a) === 'reads_per_user');
+    expect(ok).toBeGreaterThanOrEqual(1);
+    expect(budget.length).toBeGreaterThanOrEqual(1);
+    expect(ok + budget.length + perUser.length).toBe(8);
+    // Only the reads answered 200 reached HubSpot.
+    expect(searchesSent(t) - before).toBe(ok);
+
+    // The next second: the HubSpot budget is free again; the user has 5 - ok reads left.
+    await new Promise((r) => setTimeout(r, 1100));
+    for (let i = 0; i < 5 - ok; i += 1) {
+      // At most 2 reads in one second (the HubSpot budget): a pause after every second read.
+      if (i > 0 && i % 2 === 0) await new Promise((r) => setTimeout(r, 1100));
+      const res = await t.act(
+        { action: 'search_company', domain: 'acme.com' },
+        { user_id: 'u-shared' },
+      );
+      expect([i, res.status, ruleOf(res)]).toEqual([i, 200, undefined]);
+    }
+    await new Promise((r) => setTimeout(r, 1100));
+    const over = await t.act(
+      { action: 'search_company', domain: 'acme.com' },
+      { user_id: 'u-shared' },
+    );
+    expect([over.status, ruleOf(over)]).toEqual([429, 'reads_per_user']);
+  });
+});
+
+describe('a read refused because the HubSpot budget store failed', () => {
+  it("gives the user's reads back, and refuses even when the give-back fails", async () => {
+    const now = Date.parse('2026-11-29T10:00:05.000Z');
+    const memory = new MemoryRateLimiter();
+    const fail = { hubspot: true, release: false };
+    const limiter: RateLimiter = {
+      take: (key, windows, nowMs, cost) =>
+        key === 'hubspot' && fail.hubspot
+          ? Promise.reject(new Error('store down'))
+          : memory.take(key, windows, nowMs, cost),
+      release: (key, windows, nowMs, cost) =>
+        fail.release
+          ? Promise.reject(new Error('store down'))
+          : memory.release(key, windows, nowMs, cost),
+      addDistinct: (key, ids, seconds, nowMs) => memory.addDistinct(key, ids, seconds, nowMs),
+    };
+    const t = await startTestApp(
+      { ...NO_LIMITS, AIRLOCK_READS_PER_MINUTE: '5' },
+      { limiter, clock: { now: () => now } },
+    );
+    const read = () =>
+      t.act({ action: 'search_company', domain: 'acme.com' }, { user_id: 'u-store' });
+    try {
+      for (let i = 0; i < 7; i += 1) {
+        const res = await read();
+        expect([res.status, errorCode(res.body)]).toEqual([503, 'limits_unavailable']);
+      }
+      expect(t.app.emulator?.requests).toHaveLength(0);
+      fail.hubspot = false;
+      for (let i = 0; i < 4; i += 1) expect((await read()).status).toBe(200);
+      // The give-back itself fails: the read is still refused as before, and counts (the
+      // limiter errs on the side of refusing).
+      fail.hubspot = true;
+      fail.release = true;
+      const failed = await read();
+      expect([failed.status, errorCode(failed.body)]).toEqual([503, 'limits_unavailable']);
+      fail.hubspot = false;
+      fail.release = false;
+      const over = await read();
+      expect([over.status, ruleOf(over)]).toEqual([429, 'reads_per_user']);
+    } finally {
+      await t.close();
+    }
+  });
+});
+
 describe('a failing counter store', () => {
   it('refuses reads (fails closed), without calling HubSpot, and audits the refusal', async () => {
     const broken: RateLimiter = {
       take: () => Promise.reject(new Error('store down')),
+      release: () => Promise.reject(new Error('store down')),
       addDistinct: () => Promise.reject(new Error('store down')),
     };
     const t = await startTestApp({ ...NO_LIMITS }, { limiter: broken });

@@ -145,6 +145,69 @@ describe('MemoryRateLimiter.take', () => {
   });
 });
 
+describe('MemoryRateLimiter.release', () => {
+  it('gives back what an admitted take took, in every window', async () => {
+    const limiter = new MemoryRateLimiter();
+    const both = [MINUTE, HOUR];
+    expect(await takeN(limiter, 3, 'u', both, T0 + 5_000)).toEqual([null, null, null]);
+    expect(await limiter.take('u', both, T0 + 5_000)).toBe(55);
+    await limiter.release('u', both, T0 + 5_000);
+    // One unit back in the minute and in the hour.
+    expect(await limiter.take('u', both, T0 + 6_000)).toBeNull();
+    expect(await limiter.take('u', both, T0 + 6_000)).toBe(54);
+    await limiter.release('u', both, T0 + 6_000);
+    await limiter.release('u', both, T0 + 6_000);
+    // The hour holds 1 now (4 taken, 3 given back): 4 more before it refuses.
+    expect(await takeN(limiter, 2, 'u', both, T0 + 7_000)).toEqual([null, null]);
+    expect(await takeN(limiter, 2, 'u', both, T0 + 60_000)).toEqual([null, null]);
+    expect(await limiter.take('u', both, T0 + 60_000)).toBe(3540);
+  });
+
+  it('gives back cost units, never below zero, and creates nothing', async () => {
+    const limiter = new MemoryRateLimiter();
+    const w = [{ name: 'ten', limit: 10, seconds: 10 }];
+    expect(await limiter.take('u', w, T0, 6)).toBeNull();
+    await limiter.release('u', w, T0, 4);
+    expect(await limiter.take('u', w, T0, 8)).toBeNull(); // 2 + 8
+    expect(await limiter.take('u', w, T0, 1)).toBe(10);
+    await limiter.release('u', w, T0, 25); // more than held: left as it is, never below zero
+    expect(await limiter.take('u', w, T0, 1)).toBe(10);
+    await limiter.release('u', w, T0, 10);
+    expect(await limiter.take('u', w, T0, 10)).toBeNull();
+    expect(await limiter.take('u', w, T0, 1)).toBe(10);
+    // Nothing held: nothing to give back, and no counter is created.
+    const size = limiter.size;
+    await limiter.release('nobody', w, T0, 3);
+    expect(limiter.size).toBe(size);
+    expect(await limiter.take('nobody', w, T0, 10)).toBeNull();
+    expect(await limiter.take('nobody', w, T0, 1)).toBe(10);
+  });
+
+  it('gives back only in the window of nowMs, and only to its key', async () => {
+    const limiter = new MemoryRateLimiter();
+    expect(await takeN(limiter, 3, 'u', [MINUTE], T0)).toEqual([null, null, null]);
+    expect(await takeN(limiter, 3, 'v', [MINUTE], T0)).toEqual([null, null, null]);
+    await limiter.release('u', [MINUTE], T0 + 60_000); // the next minute: nothing held there
+    await limiter.release('u#minute', [MINUTE], T0);
+    expect(await limiter.take('u', [MINUTE], T0 + 1_000)).toBe(59);
+    await limiter.release('u', [MINUTE], T0 + 1_000);
+    expect(await limiter.take('u', [MINUTE], T0 + 2_000)).toBeNull();
+    expect(await limiter.take('v', [MINUTE], T0 + 2_000)).toBe(58);
+  });
+
+  it('rejects invalid arguments', async () => {
+    const limiter = new MemoryRateLimiter();
+    await limiter.take('u', [MINUTE], T0);
+    await expect(limiter.release('u', [MINUTE], Number.NaN)).rejects.toThrow(RangeError);
+    await expect(limiter.release('u', [MINUTE], T0, -1)).rejects.toThrow(RangeError);
+    await expect(limiter.release('u', [{ ...MINUTE, name: 'distinct' }], T0)).rejects.toThrow(
+      RangeError,
+    );
+    // Nothing was given back by the rejected calls.
+    expect(await takeN(limiter, 3, 'u', [MINUTE], T0)).toEqual([null, null, 60]);
+  });
+});
+
 describe('MemoryRateLimiter.addDistinct', () => {
   it('counts distinct ids only, across calls', async () => {
     const limiter = new MemoryRateLimiter();

@@ -50,6 +50,14 @@ function isConditionFailure(err: unknown): boolean {
  * a per-minute window then costs nothing against a per-hour window. A `cost` larger than a
  * window's `limit` can never be admitted; it is refused like a full window without any write.
  *
+ * `release` gives back what an admitted `take` took (same key, windows, `nowMs` and cost): one
+ * conditional UpdateItem per window item, `ADD count -cost` on the condition `count >= cost`, so
+ * it is atomic per window and never goes below zero. It never creates an item: a window never
+ * taken from, or holding less than `cost` (never the case after an admitted take), is left as
+ * it is (conservative). The windows are given back concurrently; the first failure other than
+ * the condition is thrown after all were tried. `cost` 0 writes nothing. Only UpdateItem is
+ * used, which the table's grant already allows.
+ *
  * `addDistinct` creates one item per new id with a conditional PutItem
  * (`attribute_not_exists(key)`), so an id already seen in the window (by this or any earlier or
  * concurrent call) is never counted twice, then adds the number of ids it created to the
@@ -104,6 +112,41 @@ export class DynamoRateLimiter implements RateLimiter {
       }
     }
     return null;
+  }
+
+  async release(
+    key: string,
+    windows: readonly LimitWindow[],
+    nowMs: number,
+    cost = 1,
+  ): Promise<void> {
+    checkTake(windows, nowMs, cost);
+    if (cost === 0) return;
+    const base = escapeKey(key);
+    const results = await Promise.allSettled(
+      windows.map((w) => this.giveBack(`${base}#${w.name}#${windowIndex(nowMs, w.seconds)}`, cost)),
+    );
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+  }
+
+  /** Takes `cost` off one counter item if it holds that much; creates nothing. */
+  private async giveBack(itemKey: string, cost: number): Promise<void> {
+    try {
+      await this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { [RATE_LIMIT_TABLE.partitionKey]: itemKey },
+          UpdateExpression: 'ADD #count :minus',
+          ConditionExpression: '#count >= :cost',
+          ExpressionAttributeNames: { '#count': COUNT },
+          ExpressionAttributeValues: { ':minus': -cost, ':cost': cost },
+        }),
+      );
+    } catch (err) {
+      // No item, or fewer than `cost` units: nothing of this call's to give back.
+      if (!isConditionFailure(err)) throw err;
+    }
   }
 
   async addDistinct(

@@ -33,6 +33,9 @@ interface DistinctSet {
  *   over-admit. When a window refuses, nothing is taken and it returns the seconds until the
  *   first refusing window (in the given order) resets: rounded up, at least 1. A `cost` larger
  *   than a window's `limit` can never be admitted; it is refused like a full window.
+ * - `release` gives back `cost` units to the counters of every window of `nowMs`, in one
+ *   synchronous step, never below zero: a counter holding less than `cost` (never the case
+ *   after an admitted take) is left as it is, and none is created, as on DynamoDB.
  * - `addDistinct` keeps one set of ids per (key, window) and returns its size after adding.
  *
  * Counters live under the same names as the DynamoDB adapter's items (`key#window#index`,
@@ -77,6 +80,21 @@ export class MemoryRateLimiter implements RateLimiter {
       else this.counters.set(name, { endMs: windowEndMs(w.seconds, index), count: cost });
     }
     return null;
+  }
+
+  async release(
+    key: string,
+    windows: readonly LimitWindow[],
+    nowMs: number,
+    cost = 1,
+  ): Promise<void> {
+    checkTake(windows, nowMs, cost);
+    for (const w of windows) {
+      const counter = this.counters.get(
+        `${escapeKey(key)}#${w.name}#${windowIndex(nowMs, w.seconds)}`,
+      );
+      if (counter && counter.count >= cost) counter.count -= cost;
+    }
   }
 
   async addDistinct(
