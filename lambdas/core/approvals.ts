@@ -2,7 +2,7 @@ import { AirlockError } from './errors';
 import { actionHash } from './hash';
 import { foldCase } from './identity';
 import type { Approval, ApprovalStore, Clock, NoteInput } from './ports';
-import { containsSecret } from './redact';
+import { CREDENTIAL_RULE, containsSecret } from './redact';
 
 /**
  * The HubSpot note an approved `create_note` writes; dated by the approval's creation. The text
@@ -17,7 +17,7 @@ export function noteInputOf(approval: Approval, secrets: readonly string[] = [])
     throw new AirlockError(
       'prompt_rejected',
       'The note holds a credential, so it was not written. Rotate that credential.',
-      { details: { rule: 'credential_in_request' } },
+      { details: { rule: CREDENTIAL_RULE } },
     );
   }
   const target = action.contact_id

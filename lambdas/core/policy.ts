@@ -1,5 +1,6 @@
 import { AirlockError } from './errors';
-import { codePointName, findUnsafe, normalizeText } from './text';
+import { meaningOf } from './redact';
+import { codePointName, findUnsafe } from './text';
 
 /** The longest agent prompt the gateway accepts, in characters. */
 export const MAX_PROMPT_CHARS = 8000;
@@ -50,6 +51,15 @@ export const INJECTION_MARKERS: readonly { id: string; pattern: RegExp; example:
 export type PromptMode = 'block' | 'flag';
 
 /**
+ * The form markers are matched on: what the prompt means (escapes decoded, NFKC, hidden
+ * characters and accents removed) with underscores and line breaks read as spaces, so that
+ * "ignore_previous\ninstructions" reads as the phrase it spells.
+ */
+export function markerForm(prompt: string): string {
+  return meaningOf(prompt).replace(/[_\s]+/g, ' ');
+}
+
+/**
  * Checks the agent prompt. Length, control characters and invisible characters are always
  * refused; injection markers are refused in `block` mode and only reported in `flag` mode.
  * Returns the ids of the markers found.
@@ -78,8 +88,11 @@ export function checkPrompt(prompt: string, mode: PromptMode): string[] {
       { details: { rule: 'hidden_characters' } },
     );
   }
-  const text = normalizeText(prompt);
-  const found = INJECTION_MARKERS.filter((m) => m.pattern.test(text)).map((m) => m.id);
+  const meant = meaningOf(prompt);
+  const spaced = markerForm(prompt);
+  const found = INJECTION_MARKERS.filter(
+    (m) => m.pattern.test(meant) || m.pattern.test(spaced),
+  ).map((m) => m.id);
   if (found.length > 0 && mode === 'block') {
     throw new AirlockError(
       'prompt_rejected',
@@ -129,8 +142,8 @@ export function bulkGuardQuery(values: Record<string, string | undefined>): void
         { details: { rule: 'wildcard', param } },
       );
     }
-    const meaningful = value.replace(/[\s.@_\-'"]/g, '');
-    if (Array.from(meaningful).length < 2) {
+    // Letters and digits only: "~~", "()" or "..,," identify nothing either.
+    if ((value.match(/[\p{L}\p{N}]/gu) ?? []).length < 2) {
       throw new AirlockError(
         'bulk_request_rejected',
         `${param} is too short to identify a record; send at least two letters or digits.`,

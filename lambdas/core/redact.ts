@@ -1,26 +1,36 @@
 import { checkWalkDepth } from './bounded';
 import { normalizeText, stripForMatching } from './text';
 
+/** The rule of a request refused for carrying a credential. */
+export const CREDENTIAL_RULE = 'credential_in_request';
+
 /** What replaces a secret found in data the gateway keeps. */
 export const REDACTED = '[REDACTED]';
+
+/** A dash of any kind, an underscore or white space: what people put between a key's parts. */
+const SEP = String.raw`[\p{Pd}_\s]?`;
 
 /**
  * Credentials recognised by their shape, for places that do not hold the values themselves
  * (the validation function on AWS never holds a HubSpot token): HubSpot private-app tokens
- * (`pat-na1-<uuid>`), Slack tokens, AWS access key ids.
+ * (`pat-na1-<uuid>`), Slack tokens, AWS access key ids. No word boundaries: a key glued to a
+ * word is still a key. Matched on what a string means ({@link meaningOf}), in any case.
  */
 export const SECRET_PATTERNS: readonly RegExp[] = [
-  /\bpat-[a-z]{2}\d-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b/gi,
-  /\bxox[abposre]-[A-Za-z0-9-]{10,}/g,
-  /\b(AKIA|ASIA)[0-9A-Z]{16}\b/g,
+  new RegExp(
+    String.raw`pat${SEP}[a-z]{2}\d${SEP}[0-9a-f]{8}${SEP}[0-9a-f]{4}${SEP}[0-9a-f]{4}${SEP}[0-9a-f]{4}${SEP}[0-9a-f]{12}`,
+    'giu',
+  ),
+  /xox[abposre][\p{Pd}_][A-Za-z0-9\p{Pd}]{10,}/giu,
+  // An AWS key id as issued (upper case), or in another case when it still holds a digit (so
+  // that an ordinary word beginning "akia" is not one).
+  /(?:AKIA|ASIA)[0-9A-Z]{16}|(?:akia|asia)(?=[0-9a-z]{0,15}[0-9])[0-9a-z]{16}/gi,
 ];
 
 const SECRET_TESTS = SECRET_PATTERNS.map((p) => new RegExp(p.source, p.flags.replace('g', '')));
 
-/** The known secrets worth looking for (a short string would match ordinary text). */
-function activeSecrets(secrets: readonly string[]): string[] {
-  return secrets.filter((s) => s.length >= 8);
-}
+/** How many characters of a known secret, in a row, give it away. */
+const WINDOW = 16;
 
 const JSON_ESCAPE = /\\(?:u([0-9a-fA-F]{4})|(["\\/bfnrt]))/g;
 const SIMPLE_ESCAPES: Record<string, string> = {
@@ -33,58 +43,194 @@ const SIMPLE_ESCAPES: Record<string, string> = {
   r: '\r',
   t: '\t',
 };
+const PERCENT = /%([0-9a-fA-F]{2})/g;
+const HTML_ENTITY = /&#(?:x([0-9a-fA-F]{1,6})|([0-9]{1,7}));?|&(amp|lt|gt|quot|apos);/g;
+const NAMED: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" };
+const MARKS = /\p{M}/gu;
+
+function fromCodePoint(n: number): string {
+  return n <= 0x10ffff ? String.fromCodePoint(n) : '';
+}
 
 /**
- * What a string means, for finding a credential in it whatever its spelling: JSON escapes
- * decoded (a refused body is kept as raw text), compatibility forms folded (NFKC: full-width
- * letters are letters) and hidden characters removed (a zero-width space inside a key).
+ * What a string means, for finding a credential in it whatever its spelling: JSON escapes,
+ * percent-encoding and HTML character references decoded (a refused body is kept as raw text),
+ * compatibility forms folded (NFKC: full-width letters are letters), hidden characters removed
+ * (a zero-width space inside a key) and accents taken off (a combining mark after a letter).
  */
 export function meaningOf(text: string): string {
-  const decoded = text.includes('\\')
-    ? text.replace(JSON_ESCAPE, (_m, hex: string | undefined, simple: string | undefined) =>
-        hex !== undefined
-          ? String.fromCharCode(Number.parseInt(hex, 16))
-          : (SIMPLE_ESCAPES[simple ?? ''] ?? ''),
-      )
-    : text;
-  return stripForMatching(normalizeText(decoded));
+  let out = text;
+  if (out.includes('\\')) {
+    out = out.replace(JSON_ESCAPE, (_m, hex: string | undefined, simple: string | undefined) =>
+      hex !== undefined
+        ? String.fromCharCode(Number.parseInt(hex, 16))
+        : (SIMPLE_ESCAPES[simple ?? ''] ?? ''),
+    );
+  }
+  if (out.includes('%'))
+    out = out.replace(PERCENT, (_m, hex: string) => fromCodePoint(Number.parseInt(hex, 16)));
+  if (out.includes('&')) {
+    out = out.replace(
+      HTML_ENTITY,
+      (_m, hex: string | undefined, dec: string | undefined, name: string | undefined) =>
+        name !== undefined
+          ? (NAMED[name] ?? '')
+          : fromCodePoint(hex !== undefined ? Number.parseInt(hex, 16) : Number(dec)),
+    );
+  }
+  return stripForMatching(normalizeText(out)).normalize('NFKD').replace(MARKS, '');
 }
 
-function literalSecret(text: string, active: readonly string[]): boolean {
-  return active.some((s) => text.includes(s)) || SECRET_TESTS.some((p) => p.test(text));
+/** `text` lower-cased with white space, dashes, underscores and dots taken out. */
+function compact(text: string): string {
+  return text.toLowerCase().replace(/[\p{Pd}_\s.]+/gu, '');
+}
+
+/** Aligned probes: any run of {@link WINDOW} characters holds one probe at a multiple of this. */
+const PROBE = WINDOW / 2;
+
+/** The runs of {@link WINDOW} characters that give each known secret away, in its usual encodings. */
+class SecretWindows {
+  private static memo: { key: string; windows: SecretWindows } | null = null;
+
+  static of(secrets: readonly string[]): SecretWindows {
+    const active = secrets.filter((s) => s.length >= 8);
+    const key = active.join('\u0000');
+    if (SecretWindows.memo?.key !== key) {
+      SecretWindows.memo = { key, windows: new SecretWindows(active) };
+    }
+    return SecretWindows.memo.windows;
+  }
+
+  private readonly windows = new Set<string>();
+  /** Every {@link PROBE}-character run of every form: a cheap first look. */
+  private readonly probes = new Set<string>();
+  /** Secrets shorter than a window are looked for whole. */
+  private readonly short: string[] = [];
+
+  private constructor(readonly active: readonly string[]) {
+    for (const secret of active) {
+      for (const form of encodings(secret)) {
+        const c = compact(form);
+        if (c.length < WINDOW) {
+          this.short.push(c);
+          continue;
+        }
+        for (let i = 0; i + WINDOW <= c.length; i += 1) this.windows.add(c.slice(i, i + WINDOW));
+        for (let i = 0; i + PROBE <= c.length; i += 1) this.probes.add(c.slice(i, i + PROBE));
+      }
+    }
+  }
+
+  /** True when `text` (already {@link meaningOf}) holds a known secret, or enough of one. */
+  foundIn(text: string): boolean {
+    if (this.active.length === 0) return false;
+    const c = compact(text);
+    if (this.short.some((s) => c.includes(s))) return true;
+    // Any window of the text holds the probe that starts at the next multiple of PROBE.
+    for (let p = 0; p + PROBE <= c.length; p += PROBE) {
+      if (!this.probes.has(c.slice(p, p + PROBE))) continue;
+      const from = Math.max(0, p - PROBE);
+      for (let i = from; i <= p && i + WINDOW <= c.length; i += 1) {
+        if (this.windows.has(c.slice(i, i + WINDOW))) return true;
+      }
+    }
+    return false;
+  }
+}
+
+/** A secret as written, reversed, in hex and in base64 (at each alignment, padding cut off). */
+function encodings(secret: string): string[] {
+  const forms = [
+    secret,
+    Array.from(secret).reverse().join(''),
+    Buffer.from(secret).toString('hex'),
+  ];
+  for (let pad = 0; pad < 3; pad += 1) {
+    const b64 = Buffer.from(`${'\u0000'.repeat(pad)}${secret}`).toString('base64');
+    // The characters that depend only on the secret's own bytes.
+    const middle = b64.slice(Math.ceil((pad * 4) / 3) + 1, -4);
+    forms.push(middle, middle.replace(/\+/g, '-').replace(/\//g, '_'));
+  }
+  return forms;
+}
+
+function shapedSecret(text: string): boolean {
+  return SECRET_TESTS.some((p) => p.test(text));
+}
+
+/** True when `meant` (a string's {@link meaningOf}) holds a secret. */
+function meansSecret(meant: string, windows: SecretWindows): boolean {
+  return shapedSecret(meant) || windows.foundIn(meant);
 }
 
 /**
- * True when `text` holds a known secret or something shaped like a credential, as written or
+ * True when `text` holds a known secret (or {@link WINDOW} characters of one, in any case, with
+ * separators, reversed, hex or base64) or something shaped like a credential, as written or
  * once decoded and folded ({@link meaningOf}).
  */
 export function containsSecret(text: string, secrets: readonly string[]): boolean {
-  const active = activeSecrets(secrets);
-  return literalSecret(text, active) || literalSecret(meaningOf(text), active);
+  return shapedSecret(text) || meansSecret(meaningOf(text), SecretWindows.of(secrets));
 }
 
-/** True when any string of `value` (member names included) holds a secret. Iterative. */
-export function valueHoldsSecret(value: unknown, secrets: readonly string[]): boolean {
+/** Every string of `value` (member names included, unless `valuesOnly`), iteratively. */
+function stringsOf(value: unknown, valuesOnly = false): string[] {
+  const out: string[] = [];
   const stack: unknown[] = [value];
   while (stack.length > 0) {
     const v = stack.pop();
-    if (typeof v === 'string') {
-      if (containsSecret(v, secrets)) return true;
-    } else if (Array.isArray(v)) {
-      stack.push(...v);
-    } else if (v !== null && typeof v === 'object') {
-      for (const [k, x] of Object.entries(v)) stack.push(k, x);
+    if (typeof v === 'string') out.push(v);
+    else if (Array.isArray(v)) stack.push(...v);
+    else if (v !== null && typeof v === 'object') {
+      for (const [k, x] of Object.entries(v)) {
+        if (!valuesOnly) out.push(k);
+        stack.push(x);
+      }
+    }
+  }
+  return out;
+}
+
+/** How many values are paired with each other to find a key split across fields. */
+const MAX_PAIRED = 24;
+/** How much of each side of a join a key split there can need, once decoded. */
+const JOIN_MARGIN = 64;
+
+/**
+ * True when any string of `value` (member names included) holds a secret, or when two of its
+ * values do together: a key split across fields (the prompt and a note body) is still a key.
+ */
+export function valueHoldsSecret(value: unknown, secrets: readonly string[]): boolean {
+  const windows = SecretWindows.of(secrets);
+  const meant = new Map<string, string>();
+  for (const s of stringsOf(value)) {
+    if (shapedSecret(s)) return true;
+    const m = meaningOf(s);
+    if (meansSecret(m, windows)) return true;
+    meant.set(s, m);
+  }
+  const parts = stringsOf(value, true)
+    .filter((s) => s.length >= 2)
+    .sort((a, b) => b.length - a.length)
+    .slice(0, MAX_PAIRED)
+    .map((s) => meant.get(s) ?? meaningOf(s));
+  for (const a of parts) {
+    for (const b of parts) {
+      if (a !== b && meansSecret(`${a.slice(-JOIN_MARGIN)}${b.slice(0, JOIN_MARGIN)}`, windows)) {
+        return true;
+      }
     }
   }
   return false;
 }
 
-function redactString(text: string, active: readonly string[]): string {
+function redactString(text: string, secrets: readonly string[]): string {
   let out = text;
-  for (const s of active) if (out.includes(s)) out = out.split(s).join(REDACTED);
+  for (const s of secrets) if (s.length >= 8 && out.includes(s)) out = out.split(s).join(REDACTED);
   for (const p of SECRET_PATTERNS) out = out.replace(p, REDACTED);
-  // A secret that shows only once decoded cannot be cut out of the spelling: the whole string goes.
-  return literalSecret(meaningOf(out), active) ? REDACTED : out;
+  // A secret that shows only once decoded or folded cannot be cut out of the spelling: the
+  // whole string goes.
+  return containsSecret(out, secrets) ? REDACTED : out;
 }
 
 /**
@@ -94,16 +240,15 @@ function redactString(text: string, active: readonly string[]): string {
  * {@link checkWalkDepth}; records are clamped before they get here.
  */
 export function redactSecrets<T>(value: T, secrets: readonly string[]): T {
-  const active = activeSecrets(secrets);
-  if (!valueHoldsSecret(value, active)) return value;
+  if (!stringsOf(value).some((s) => containsSecret(s, secrets))) return value;
   const walk = (v: unknown, depth: number): unknown => {
     checkWalkDepth(depth);
-    if (typeof v === 'string') return redactString(v, active);
+    if (typeof v === 'string') return redactString(v, secrets);
     if (Array.isArray(v)) return v.map((x) => walk(x, depth + 1));
     if (v !== null && typeof v === 'object') {
       const out: Record<string, unknown> = {};
       for (const [k, x] of Object.entries(v)) {
-        Object.defineProperty(out, redactString(k, active), {
+        Object.defineProperty(out, redactString(k, secrets), {
           value: walk(x, depth + 1),
           enumerable: true,
           writable: true,

@@ -9,6 +9,7 @@ import { parseBoundedJson } from '../core/bounded';
 import { AirlockError, asAirlockError, type HttpAnswer } from '../core/errors';
 import type { Caller, Gateway, RequestMeta } from '../core/gateway';
 import type { ControlCommand, Operator } from '../core/operator';
+import { screenStrings } from '../core/validate';
 import type { RotationResult } from '../ops/rotate';
 
 export interface OperatorRoutesDeps {
@@ -71,7 +72,11 @@ export function operatorRoutes(deps: OperatorRoutesDeps) {
   };
 
   const parse = <S extends z.ZodType>(schema: S, raw: string): z.infer<S> => {
-    const parsed = schema.safeParse(parseBoundedJson(raw, 'The body is not valid JSON.'));
+    // The same bounds and Unicode policy as every request body: a reason with a bidi override
+    // or tag characters would otherwise reach control.json and the audit log.
+    const parsed = schema.safeParse(
+      screenStrings(parseBoundedJson(raw, 'The body is not valid JSON.')),
+    );
     if (!parsed.success) {
       throw new AirlockError(
         'validation_failed',

@@ -2,7 +2,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { verifyAuditLog } from '../../lambdas/adapters/local/audit-verify';
 import { RENDERING_MAX_CHARS } from '../../lambdas/core/bounded';
-import { meaningOf } from '../../lambdas/core/redact';
+import { containsSecret, meaningOf } from '../../lambdas/core/redact';
 import { findUnsafe } from '../../lambdas/core/text';
 import { DEMO, demoSeed } from '../../lambdas/emulator/seed';
 import { deepBody, escapeAll } from '../contract/cases';
@@ -63,6 +63,19 @@ describe('a body nested thousands of levels deep', () => {
       expect((await verifyAuditLog(t.app.auditDir)).ok).toBe(true);
     },
   );
+
+  it('an operator command whose reason hides characters is refused, naming the field', async () => {
+    for (const reason of ['evil\u202Ereason', 'tag\u{E0041}x']) {
+      const res = await t.call('POST', '/operator/control', {
+        key: t.app.keys.operatorKey,
+        body: { command: 'read_only_on', reason },
+      });
+      expect([res.status, errorCode(res.body)]).toEqual([400, 'validation_failed']);
+      expect(JSON.stringify(res.body.error)).toContain('reason');
+    }
+    const status = await t.call('GET', '/operator/status', { key: t.app.keys.operatorKey });
+    expect(status.body).toMatchObject({ control: { readOnly: false } });
+  });
 
   it('a deep approval decision body and a deep operator body are refused too, with records', async () => {
     const deep = `${'['.repeat(20_000)}${']'.repeat(20_000)}`;
@@ -157,6 +170,72 @@ describe('credentials spelt any way are refused and stored nowhere', () => {
       }
     }
     expect(t.app.emulator?.notes()).toEqual([]);
+  });
+});
+
+describe('credentials in the spellings an attacker tried next', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startTestApp();
+  });
+  afterAll(() => t.close());
+
+  const note = (body: string, prompt = 'Log it.') =>
+    JSON.stringify({
+      user_id: 's-1',
+      agent_prompt: prompt,
+      action: { action: 'create_note', company_id: DEMO.acmeCompanyId, body },
+    });
+
+  it('refuses each, stores it nowhere, and never writes it to HubSpot', async () => {
+    const agent = t.app.keys.apiKey;
+    const operator = t.app.keys.operatorKey;
+    const approver = t.app.keys.approverKey;
+    const aws = 'AKIAIOSFODNN7EXAMPLE';
+    const pat = 'pat-na1-0123abcd-4567-89ab-cdef-0123456789ab';
+    const pct = (v: string) =>
+      Array.from(Buffer.from(v), (b) => `%${b.toString(16).padStart(2, '0')}`).join('');
+    const entities = (v: string) => Array.from(v, (c) => `&#${c.codePointAt(0)};`).join('');
+    const bodies: [string, string][] = [
+      ['the agent key without its prefix', `Secret: ${agent.slice(agent.indexOf('_') + 1)}`],
+      ['the operator key split by a new line', `${operator.slice(0, 10)}\n${operator.slice(10)}`],
+      ['the operator key percent-encoded', pct(operator)],
+      ['the operator key as HTML entities', entities(operator)],
+      ['the operator key with spaces between its characters', Array.from(operator).join(' ')],
+      ['the approver key in upper case', approver.toUpperCase()],
+      ['the approver key reversed', Array.from(approver).reverse().join('')],
+      ['the agent key in base64', Buffer.from(agent).toString('base64')],
+      ['the agent key in hex', Buffer.from(agent).toString('hex')],
+      ['an AWS key id glued to a word', `x${aws}1`],
+      ['an AWS key id in lower case', aws.toLowerCase()],
+      ['an AWS key id with a combining mark', `AKIA\u0301${aws.slice(4)}`],
+      ['a HubSpot token glued to a word', `x${pat}f`],
+      ['a HubSpot token with underscores', pat.replace(/-/g, '_')],
+      ['a HubSpot token without dashes', pat.replace(/-/g, '')],
+      ['a HubSpot token with U+2010 dashes', pat.replace(/-/g, '\u2010')],
+      ['a Slack token in upper case', 'XOXB-1234567890-ABCDEFGHIJ'],
+    ];
+    const accepted: string[] = [];
+    for (const [what, body] of bodies) {
+      const res = await t.call('POST', '/v1/actions', { raw: note(body) });
+      if (res.status !== 422) accepted.push(`${what}: ${res.status}`);
+    }
+    // Split across fields: no one string holds it.
+    const split = await t.call('POST', '/v1/actions', {
+      raw: note(aws.slice(8), `key part ${aws.slice(0, 8)}`),
+    });
+    if (split.status !== 422) accepted.push(`an AWS key id split across fields: ${split.status}`);
+    expect(accepted).toEqual([]);
+    const pending = await t.call('GET', '/approvals/pending', { key: approver });
+    expect(pending.body.approvals).toEqual([]);
+    expect(t.app.emulator?.notes()).toEqual([]);
+    const secrets = [agent, operator, approver];
+    for (const { file, text } of filesOf(t.app.dataDir)) {
+      if (file.endsWith('keys.json')) continue;
+      for (const line of text.split('\n')) {
+        expect({ file, found: containsSecret(line, secrets) }).toEqual({ file, found: false });
+      }
+    }
   });
 });
 
