@@ -22,7 +22,13 @@ import {
   type RateLimiter,
 } from './ports';
 import { isRead, runRead, searchesOf } from './reads';
-import { containsSecret, redactSecrets, valueHoldsSecret } from './redact';
+import {
+  CREDENTIAL_RULE,
+  containsSecret,
+  REDACTED,
+  redactSecrets,
+  valueHoldsSecret,
+} from './redact';
 import { auditFieldsOf, parseEnvelope, parseJson, screenStrings, validateAction } from './validate';
 
 export interface GatewayConfig {
@@ -163,6 +169,7 @@ export class Gateway {
     try {
       await this.audit(meta, {
         ...fields,
+        ...(ruleOf(e.details).rule === CREDENTIAL_RULE ? this.splitSecretWithheld(fields) : {}),
         outcome,
         reason: e.code,
         ...ruleOf(e.details),
@@ -334,6 +341,20 @@ export class Gateway {
         { retryAfterSeconds: 60, details: { rule: 'pending_approvals' } },
       );
     }
+    // A `contain` whose sweep ran while this write was being stored would miss it: read the
+    // switch afresh now, and cancel the write as the sweep would have.
+    if ((await this.currentControl()).contained) {
+      await this.deps.approvals.transition(approval.approval_id, 'pending_approval', {
+        status: 'denied',
+        decided_at: this.iso(),
+        decided_by: caller.id,
+        error: {
+          code: 'gateway_contained',
+          message: 'Cancelled by the kill switch; ask again once the gateway is released.',
+        },
+      });
+      throw containedError(CONTAINED_IN_FLIGHT);
+    }
     if (this.deps.workflow) {
       try {
         await this.deps.workflow.start(approval);
@@ -397,10 +418,12 @@ export class Gateway {
         );
       }
     };
-    const userWait = await wait(`user:${userKey(userId)}`, [
+    const user = `user:${userKey(userId)}`;
+    const userWindows: LimitWindow[] = [
       { name: 'minute', limit: limits.readsPerMinute, seconds: 60 },
       { name: 'hour', limit: limits.readsPerHour, seconds: 3600 },
-    ]);
+    ];
+    const userWait = await wait(user, userWindows);
     if (userWait !== null) {
       throw new AirlockError(
         'rate_limited',
@@ -408,15 +431,34 @@ export class Gateway {
         { retryAfterSeconds: userWait, details: { rule: 'reads_per_user' } },
       );
     }
-    const budgetWait = await wait(
-      'hubspot',
-      [
-        { name: 'second', limit: limits.hubspotSearchPerSecond, seconds: 1 },
-        { name: 'ten-seconds', limit: limits.hubspotCallsPerTenSeconds, seconds: 10 },
-      ],
-      searches,
-    );
+    // A read the HubSpot budget refuses (or cannot check) never reaches HubSpot: it gives the
+    // user's unit back, so it spends nothing of the user's budget. A failed give-back leaves the
+    // unit spent (the limiter errs on the side of refusing) and the read is refused as it was.
+    const giveBack = async () => {
+      try {
+        await limiter.release(user, userWindows, now);
+      } catch (cause) {
+        this.deps.log.warn('a refused read could not give back its unit of the user budget', {
+          error: cause instanceof Error ? cause.message : String(cause),
+        });
+      }
+    };
+    let budgetWait: number | null;
+    try {
+      budgetWait = await wait(
+        'hubspot',
+        [
+          { name: 'second', limit: limits.hubspotSearchPerSecond, seconds: 1 },
+          { name: 'ten-seconds', limit: limits.hubspotCallsPerTenSeconds, seconds: 10 },
+        ],
+        searches,
+      );
+    } catch (err) {
+      await giveBack();
+      throw err;
+    }
     if (budgetWait !== null) {
+      await giveBack();
       throw new AirlockError(
         'rate_limited',
         "The gateway's share of HubSpot's rate limit is used up for now; retry after the Retry-After delay.",
@@ -516,6 +558,18 @@ export class Gateway {
   }
 
   /**
+   * A credential split across fields shows in no one string, so redaction string by string
+   * would leave its parts in the record: then the record keeps none of what the agent sent.
+   */
+  private splitSecretWithheld(fields: Partial<AuditRecord>): Partial<AuditRecord> {
+    const secrets = this.deps.secrets?.() ?? [];
+    const sent = [fields.user_id, fields.agent_prompt, fields.structured_action];
+    return valueHoldsSecret(redactSecrets(sent, secrets), secrets)
+      ? { user_id: REDACTED, agent_prompt: REDACTED, structured_action: REDACTED }
+      : {};
+  }
+
+  /**
    * A request that carries one of the gateway's own credentials is refused: it would otherwise
    * be stored with a pending write, shown to approvers and written into HubSpot.
    */
@@ -525,7 +579,7 @@ export class Gateway {
       throw new AirlockError(
         'prompt_rejected',
         "The request contains a credential (a HubSpot, Slack or AWS key, or one of the gateway's own); it was not run, and it is redacted from the audit log. Rotate that credential.",
-        { details: { rule: 'credential_in_request' } },
+        { details: { rule: CREDENTIAL_RULE } },
       );
     }
   }

@@ -81,7 +81,8 @@ describe('contain stops reads in flight: their data is withheld', () => {
     );
     const contained = await contain(t, 'in-flight test');
     expect(contained.status).toBe(200);
-    expect(answered).toBe(0);
+    // contain answers only once the reads it caught in flight have been answered (withheld).
+    expect(answered).toBe(READS.length);
 
     const answers = await Promise.all(inFlight);
     emulator.faults.latencyMs = 0;
@@ -275,5 +276,79 @@ describe('contain stops an approved write before it is sent to HubSpot', () => {
       key: t.app.keys.operatorKey,
       body: { command: 'read_only_off' },
     });
+  });
+});
+
+describe('contain cancels writes being queued while it sweeps', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startTestApp({}, { emulatorRateLimits: UNLIMITED });
+  });
+  afterAll(() => t.close());
+
+  it('no write asked around a contain is left pending once the contain has answered', async () => {
+    const writes = Array.from({ length: 40 }, (_, i) =>
+      t.act(
+        { action: 'create_note', company_id: DEMO.acmeCompanyId, body: `Note ${i}` },
+        { user_id: `u-${i % 4}` },
+      ),
+    );
+    const contained = await contain(t, 'writes racing the sweep');
+    expect(contained.status).toBe(200);
+    const answers = await Promise.all(writes);
+    for (const a of answers) {
+      expect([202, 401]).toContain(a.status);
+      if (a.status === 401) expect(errorCode(a.body)).toBe('gateway_contained');
+    }
+    const pending = await t.call('GET', '/approvals/pending', { key: t.app.keys.approverKey });
+    expect(pending.body.approvals).toEqual([]);
+    await release(t);
+  });
+});
+
+describe('no data and no write leave once contain has answered', () => {
+  let t: TestApp;
+  /** Holds the completed records of reads, as a slow disk would, while the test says so. */
+  let hold: Promise<void> | null = null;
+  const holding = (sink: AuditSink): AuditSink => ({
+    async append(record: AuditRecord) {
+      if (hold && record.outcome === 'completed' && record.action?.startsWith('get_')) await hold;
+      return sink.append(record);
+    },
+  });
+  beforeAll(async () => {
+    t = await startTestApp({}, { emulatorRateLimits: UNLIMITED, wrapAudit: holding });
+  });
+  afterAll(() => t.close());
+
+  it('a read past its last look at the switch answers before contain does, never after', async () => {
+    let letGo: () => void = () => undefined;
+    hold = new Promise<void>((resolve) => {
+      letGo = resolve;
+    });
+    const events: string[] = [];
+    const read = t.act({ action: 'get_last_email_interaction', company: 'Acme Corp' }).then((a) => {
+      events.push(`read ${a.status}`);
+      return a;
+    });
+    // The read is past the switch (both its searches answered) and waits on its record.
+    const emulator = t.app.emulator;
+    const before = emulator?.requests.length ?? 0;
+    await until(
+      'the read to have made its two searches',
+      () => (emulator?.requests.length ?? 0) >= before + 2,
+    );
+    await new Promise((r) => setTimeout(r, 100));
+    const contained = contain(t, 'while a read is being recorded').then((a) => {
+      events.push(`contain ${a.status}`);
+      return a;
+    });
+    await new Promise((r) => setTimeout(r, 100));
+    hold = null;
+    letGo();
+    const [a] = await Promise.all([read, contained]);
+    expect(a.status).toBe(200);
+    expect(events).toEqual(['read 200', 'contain 200']);
+    await release(t);
   });
 });
