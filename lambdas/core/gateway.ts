@@ -4,6 +4,7 @@ import { BoundsError, clampDepth, parseBoundedJson, renderRaw } from './bounded'
 import { catalogHash, findAction, openAiTools, type ValidatedAction } from './catalog';
 import { AirlockError, asAirlockError, errorAnswer, type HttpAnswer } from './errors';
 import { actionHash } from './hash';
+import { budgetKey } from './identity';
 import { checkPrompt, type PromptMode } from './policy';
 import {
   type Approval,
@@ -418,7 +419,7 @@ export class Gateway {
         );
       }
     };
-    const user = `user:${userKey(userId)}`;
+    const user = `user:${budgetKey(userId)}`;
     const userWindows: LimitWindow[] = [
       { name: 'minute', limit: limits.readsPerMinute, seconds: 60 },
       { name: 'hour', limit: limits.readsPerHour, seconds: 3600 },
@@ -475,7 +476,7 @@ export class Gateway {
     let distinct: number;
     try {
       distinct = await limiter.addDistinct(
-        `records:${userKey(userId)}`,
+        `records:${budgetKey(userId)}`,
         recordIds,
         3600,
         this.deps.clock.now(),
@@ -838,14 +839,6 @@ function requireApprover(caller: Caller): void {
 function ruleOf(details: unknown): { rule?: string } {
   const rule = (details as { rule?: unknown } | undefined)?.rule;
   return typeof rule === 'string' ? { rule } : {};
-}
-
-/**
- * The key a user's counters are kept under: case and Unicode compatibility forms folded, so
- * `U-42`, `u-42` and a full-width `ｕ-42` share one limit.
- */
-function userKey(userId: string): string {
-  return userId.normalize('NFKC').toLowerCase();
 }
 
 /** The rule of a refusal by a switch that was turned on while the work was in flight. */

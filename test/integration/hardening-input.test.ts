@@ -320,6 +320,30 @@ describe('the Unicode policy on the way in and on the way out', () => {
   });
 });
 
+describe('user ids written wholly in a lookalike script', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startTestApp({ AIRLOCK_READS_PER_MINUTE: '3' });
+  });
+  afterAll(() => t.close());
+
+  it('share the budget of the id they pass for (the confusable skeleton of Unicode TS #39)', async () => {
+    const read = (user_id: string) =>
+      t.act({ action: 'search_company', domain: 'acme.com' }, { user_id });
+    for (const id of ['u-42', 'u-42', 'u-42']) expect((await read(id)).status).toBe(200);
+    for (const lookalike of ['\u03c5-42', '\u1d1c-42', 'U-42']) {
+      const res = await read(lookalike);
+      expect({ lookalike, status: res.status }).toEqual({ lookalike, status: 429 });
+    }
+    // Latin "ace" and Cyrillic "асе" are one budget too (a mixed "ѕсоtt" is refused outright).
+    for (let i = 0; i < 3; i += 1) expect((await read('ace')).status).toBe(200);
+    expect((await read('\u0430\u0441\u0435')).status).toBe(429);
+    expect((await read('\u0455\u0441\u043ett')).status).toBe(400);
+    // A different id is not caught up in it.
+    expect((await read('u-43')).status).toBe(200);
+  });
+});
+
 describe('checks that need no I/O run before any budget is spent', () => {
   let t: TestApp;
   beforeAll(async () => {
