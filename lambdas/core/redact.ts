@@ -103,6 +103,8 @@ class SecretWindows {
   }
 
   private readonly windows = new Set<string>();
+  /** What {@link containsSecret} said of short strings, for this set of secrets. */
+  readonly verdicts = new Map<string, boolean>();
   /** Every {@link PROBE}-character run of every form: a cheap first look. */
   private readonly probes = new Set<string>();
   /** Secrets shorter than a window are looked for whole. */
@@ -170,7 +172,28 @@ function meansSecret(meant: string, windows: SecretWindows): boolean {
  * once decoded and folded ({@link meaningOf}).
  */
 export function containsSecret(text: string, secrets: readonly string[]): boolean {
-  return shapedSecret(text) || meansSecret(meaningOf(text), SecretWindows.of(secrets));
+  const windows = SecretWindows.of(secrets);
+  // Short strings recur from record to record (routes, actions, callers, hashes): remembered.
+  const cacheable = text.length <= VERDICT_MAX_LENGTH;
+  const known = cacheable ? windows.verdicts.get(text) : undefined;
+  if (known !== undefined) return known;
+  const verdict = meansSecret(meaningOrSelf(text), windows) || shapedSecret(text);
+  if (cacheable) {
+    if (windows.verdicts.size >= VERDICT_CACHE_SIZE) windows.verdicts.clear();
+    windows.verdicts.set(text, verdict);
+  }
+  return verdict;
+}
+
+/** Verdicts on strings up to this long are remembered, at most this many (per secret set). */
+const VERDICT_MAX_LENGTH = 256;
+const VERDICT_CACHE_SIZE = 4096;
+
+/** Printable ASCII with nothing to decode means what it says: most strings, checked fast. */
+const SELF_MEANING = /^[\x20-\x24\x27-\x5b\x5d-\x7e]*$/;
+
+function meaningOrSelf(text: string): string {
+  return SELF_MEANING.test(text) ? text : meaningOf(text);
 }
 
 /** Every string of `value` (member names included, unless `valuesOnly`), iteratively. */
@@ -204,16 +227,15 @@ export function valueHoldsSecret(value: unknown, secrets: readonly string[]): bo
   const windows = SecretWindows.of(secrets);
   const meant = new Map<string, string>();
   for (const s of stringsOf(value)) {
-    if (shapedSecret(s)) return true;
-    const m = meaningOf(s);
-    if (meansSecret(m, windows)) return true;
+    const m = meaningOrSelf(s);
+    if (meansSecret(m, windows) || (m !== s && shapedSecret(s))) return true;
     meant.set(s, m);
   }
   const parts = stringsOf(value, true)
     .filter((s) => s.length >= 2)
     .sort((a, b) => b.length - a.length)
     .slice(0, MAX_PAIRED)
-    .map((s) => meant.get(s) ?? meaningOf(s));
+    .map((s) => meant.get(s) ?? meaningOrSelf(s));
   for (const a of parts) {
     for (const b of parts) {
       if (a !== b && meansSecret(`${a.slice(-JOIN_MARGIN)}${b.slice(0, JOIN_MARGIN)}`, windows)) {
