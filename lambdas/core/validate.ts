@@ -1,5 +1,12 @@
 import * as z from 'zod';
-import { checkWalkDepth, clampDepth, parseBoundedJson, renderRaw } from './bounded';
+import {
+  checkWalkDepth,
+  clampDepth,
+  parseBoundedJson,
+  RENDERING_MAX_CHARS,
+  renderRaw,
+  shapeOf,
+} from './bounded';
 import { findAction, MAX_LIMIT, type ValidatedAction } from './catalog';
 import { AirlockError } from './errors';
 import { canonicalUserId } from './identity';
@@ -157,7 +164,8 @@ export function auditFieldsOf(body: unknown): {
     return {
       user_id: null,
       agent_prompt: null,
-      structured_action: typeof body === 'string' ? renderRaw(body) : clampDepth(body ?? null),
+      structured_action:
+        typeof body === 'string' ? renderRaw(body) : boundedRendering(body ?? null),
       action: null,
     };
   }
@@ -172,7 +180,7 @@ export function auditFieldsOf(body: unknown): {
   return {
     user_id: typeof b.user_id === 'string' ? userIdOfRecord(b.user_id) : null,
     agent_prompt: typeof b.agent_prompt === 'string' ? boundedPrompt(b.agent_prompt) : null,
-    structured_action: clampDepth(action ?? null),
+    structured_action: boundedRendering(action ?? null),
     action: actionName,
   };
 }
@@ -190,4 +198,16 @@ function userIdOfRecord(raw: string): string {
 function boundedPrompt(prompt: string): string {
   const capped = capChars(prompt, MAX_PROMPT_CHARS);
   return capped.truncated ? `${capped.text} [truncated]` : capped.text;
+}
+
+/**
+ * What a refused request's record keeps of a value it sent: the value when its JSON is at most
+ * {@link RENDERING_MAX_CHARS} characters, else the first ones of that JSON and its shape.
+ */
+function boundedRendering(value: unknown): unknown {
+  const clamped = clampDepth(value);
+  const json = JSON.stringify(clamped) ?? 'null';
+  return json.length <= RENDERING_MAX_CHARS
+    ? clamped
+    : renderRaw(json, shapeOf(value, json.length));
 }

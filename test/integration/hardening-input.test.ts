@@ -6,7 +6,7 @@ import { containsSecret, meaningOf } from '../../lambdas/core/redact';
 import { findUnsafe } from '../../lambdas/core/text';
 import { DEMO, demoSeed } from '../../lambdas/emulator/seed';
 import { deepBody, escapeAll } from '../contract/cases';
-import { errorCode, startTestApp, type TestApp } from '../helpers/local-app';
+import { errorCode, minuteClock, startTestApp, type TestApp } from '../helpers/local-app';
 
 /**
  * Issue 11's input defects, each attacked against the real local gateway over HTTP (the
@@ -63,6 +63,19 @@ describe('a body nested thousands of levels deep', () => {
       expect((await verifyAuditLog(t.app.auditDir)).ok).toBe(true);
     },
   );
+
+  it('a refused body within the bounds keeps at most 4 KB of what it sent, and its shape', async () => {
+    const res = await t.act({ action: 'search_company', name: 'Acme', extra: 'x'.repeat(30_000) });
+    expect(res.status).toBe(400);
+    const [record] = await recordsOf(t, res.body.request_id);
+    const kept = record?.structured_action as {
+      unparsed_body: string;
+      shape: { max_string: number };
+    };
+    expect(kept.unparsed_body.length).toBeLessThanOrEqual(RENDERING_MAX_CHARS);
+    expect(kept.shape.max_string).toBe(30_000);
+    expect(JSON.stringify(record).length).toBeLessThan(2 * RENDERING_MAX_CHARS + 2000);
+  });
 
   it('an operator command whose reason hides characters is refused, naming the field', async () => {
     for (const reason of ['evil\u202Ereason', 'tag\u{E0041}x']) {
@@ -322,8 +335,10 @@ describe('the Unicode policy on the way in and on the way out', () => {
 
 describe('user ids written wholly in a lookalike script', () => {
   let t: TestApp;
+  const time = minuteClock();
   beforeAll(async () => {
-    t = await startTestApp({ AIRLOCK_READS_PER_MINUTE: '3' });
+    t = await startTestApp({ AIRLOCK_READS_PER_MINUTE: '3' }, { clock: time.clock });
+    time.startMinute();
   });
   afterAll(() => t.close());
 
@@ -346,11 +361,13 @@ describe('user ids written wholly in a lookalike script', () => {
 
 describe('checks that need no I/O run before any budget is spent', () => {
   let t: TestApp;
+  const time = minuteClock();
   beforeAll(async () => {
-    t = await startTestApp({
-      AIRLOCK_READS_PER_MINUTE: '5',
-      AIRLOCK_HUBSPOT_SEARCH_PER_SECOND: '2',
-    });
+    t = await startTestApp(
+      { AIRLOCK_READS_PER_MINUTE: '5', AIRLOCK_HUBSPOT_SEARCH_PER_SECOND: '2' },
+      { clock: time.clock },
+    );
+    time.startMinute();
   });
   afterAll(() => t.close());
 
@@ -375,11 +392,13 @@ describe('checks that need no I/O run before any budget is spent', () => {
 
 describe('user ids a person cannot tell apart', () => {
   let t: TestApp;
+  const time = minuteClock();
   beforeAll(async () => {
-    t = await startTestApp({
-      AIRLOCK_READS_PER_MINUTE: '3',
-      AIRLOCK_DISTINCT_RECORDS_PER_HOUR: '1000',
-    });
+    t = await startTestApp(
+      { AIRLOCK_READS_PER_MINUTE: '3', AIRLOCK_DISTINCT_RECORDS_PER_HOUR: '1000' },
+      { clock: time.clock },
+    );
+    time.startMinute();
   });
   afterAll(() => t.close());
 

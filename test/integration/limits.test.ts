@@ -1,7 +1,13 @@
 import { MemoryRateLimiter } from '../../lambdas/adapters/local/memory-rate-limiter';
 import type { RateLimiter } from '../../lambdas/core/ports';
 import { DEMO } from '../../lambdas/emulator/seed';
-import { errorCode, NO_LIMITS, startTestApp, type TestApp } from '../helpers/local-app';
+import {
+  errorCode,
+  minuteClock,
+  NO_LIMITS,
+  startTestApp,
+  type TestApp,
+} from '../helpers/local-app';
 
 const read = (user: string) => ({
   action: { action: 'search_company', domain: 'acme.com' },
@@ -143,14 +149,13 @@ const searchesSent = (t: TestApp) =>
 
 describe('a read refused by a later check spends nothing of an earlier budget', () => {
   let t: TestApp;
-  // The real clock, moved so that a minute starts as the test starts: the seconds pass for
-  // real, and no step of the test can straddle a minute.
-  let offset = 0;
+  // The real clock, moved so that a minute starts as the test starts.
+  const time = minuteClock();
   beforeAll(async () => {
     t = await startTestApp(
       { ...NO_LIMITS, AIRLOCK_READS_PER_MINUTE: '5', AIRLOCK_HUBSPOT_SEARCH_PER_SECOND: '2' },
       {
-        clock: { now: () => Date.now() + offset },
+        clock: time.clock,
         emulatorRateLimits: { perTenSeconds: 1e6, searchPerSecond: 1e6 },
       },
     );
@@ -158,8 +163,7 @@ describe('a read refused by a later check spends nothing of an earlier budget', 
   afterAll(() => t.close());
 
   it('gives the user back the reads the HubSpot budget refused', async () => {
-    const real = Date.now();
-    offset = Math.ceil(real / 60_000) * 60_000 + 60_000 - real;
+    time.startMinute();
     const before = searchesSent(t);
     const burst = await Promise.all(
       Array.from({ length: 8 }, () =>
