@@ -88,9 +88,11 @@ export function judge(kind: Kind, s: string): string | null {
       if (codePoints(t) > MAX[kind]) return `${kind} over ${MAX[kind]} characters`;
       const hidden = hiddenIn(t, 'line');
       if (hidden) return `${kind} with ${hidden}`;
-      if (kind === 'domain' && !DOMAIN_RE.test(t)) return 'domain not a host name';
-      if (/[*%?]/.test(t)) return `${kind} with a wildcard`;
-      if (codePoints(t.replace(/[\s.@_\-'"]/g, '')) < 2) return `${kind} too short`;
+      // README: every string is NFKC-normalised before the checks ("ᵗ" is a "t", "＊" a "*").
+      const n = t.normalize('NFKC');
+      if (kind === 'domain' && !DOMAIN_RE.test(n)) return 'domain not a host name';
+      if (/[*%?]/.test(n)) return `${kind} with a wildcard`;
+      if (codePoints(n.replace(/[\s.@_\-'"]/g, '')) < 2) return `${kind} too short`;
       return null;
     }
     case 'email': {
@@ -99,8 +101,9 @@ export function judge(kind: Kind, s: string): string | null {
       if (t.length > MAX.email) return `email over ${MAX.email} characters`;
       const hidden = hiddenIn(t, 'line');
       if (hidden) return `email with ${hidden}`;
-      if (!EMAIL_SUPERSET_RE.test(t)) return 'not an email address';
-      if (/[*%?]/.test(t)) return 'email with a wildcard';
+      const n = t.normalize('NFKC');
+      if (!EMAIL_SUPERSET_RE.test(n)) return 'not an email address';
+      if (/[*%?]/.test(n)) return 'email with a wildcard';
       return null;
     }
     case 'id':
