@@ -176,9 +176,10 @@ export function skeleton(text: string): string {
 
 /**
  * The key a user's rate budgets are kept under: the skeleton of the canonical id, case folded,
- * so that ids a person cannot tell apart, even written wholly in another script, share one
- * budget (the id itself stays as written, canonical, in records and on the dashboard).
+ * with combining marks taken off, so that ids a person cannot tell apart, even written wholly in
+ * another script, share one budget (the id itself stays as written, canonical, in records and on the dashboard).
  */
 export function budgetKey(canonicalId: string): string {
-  return foldCase(skeleton(canonicalId));
+  // Marks off too: "q-7" with a combining accent is the same person's budget.
+  return foldCase(skeleton(canonicalId).replace(/\p{M}/gu, ''));
 }

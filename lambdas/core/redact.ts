@@ -29,10 +29,21 @@ export const SECRET_PATTERNS: readonly RegExp[] = [
 
 const SECRET_TESTS = SECRET_PATTERNS.map((p) => new RegExp(p.source, p.flags.replace('g', '')));
 
+/**
+ * The HubSpot and Slack shapes with whatever was put between or inside their parts taken out
+ * (spaces, new lines, dots, slashes, doubled dashes: {@link compactKeepingCase}): shapes that
+ * ordinary text cannot join into (32 hex digits; a Slack token's two runs of digits). An AWS key
+ * id is not matched this way: "ASIA PACIFIC REGION 2026" in capitals would join into one.
+ */
+const COMPACT_TESTS: readonly RegExp[] = [
+  /pat[a-z]{2}\d[0-9a-f]{32}/i,
+  /xox[abposre]\d{20,}[0-9a-z]{16,}/i,
+];
+
 /** How many characters of a known secret, in a row, give it away. */
 const WINDOW = 16;
 
-const JSON_ESCAPE = /\\(?:u([0-9a-fA-F]{4})|(["\\/bfnrt]))/g;
+const JSON_ESCAPE = /\\(?:u([0-9a-fA-F]{4})|x([0-9a-fA-F]{2})|(["\\/bfnrt]))/g;
 const SIMPLE_ESCAPES: Record<string, string> = {
   '"': '"',
   '\\': '\\',
@@ -61,10 +72,13 @@ function fromCodePoint(n: number): string {
 export function meaningOf(text: string): string {
   let out = text;
   if (out.includes('\\')) {
-    out = out.replace(JSON_ESCAPE, (_m, hex: string | undefined, simple: string | undefined) =>
-      hex !== undefined
-        ? String.fromCharCode(Number.parseInt(hex, 16))
-        : (SIMPLE_ESCAPES[simple ?? ''] ?? ''),
+    // JSON escapes, and the `\xNN` of the records' renderings of raw bytes.
+    out = out.replace(
+      JSON_ESCAPE,
+      (_m, hex: string | undefined, byte: string | undefined, simple: string | undefined) =>
+        hex !== undefined || byte !== undefined
+          ? String.fromCharCode(Number.parseInt(hex ?? byte ?? '', 16))
+          : (SIMPLE_ESCAPES[simple ?? ''] ?? ''),
     );
   }
   if (out.includes('%'))
@@ -81,9 +95,14 @@ export function meaningOf(text: string): string {
   return stripForMatching(normalizeText(out)).normalize('NFKD').replace(MARKS, '');
 }
 
-/** `text` lower-cased with white space, dashes, underscores and dots taken out. */
+/** `text` with white space, punctuation and symbols taken out. */
+function compactKeepingCase(text: string): string {
+  return text.replace(/[\p{P}\p{S}\s]+/gu, '');
+}
+
+/** {@link compactKeepingCase}, lower-cased. */
 function compact(text: string): string {
-  return text.toLowerCase().replace(/[\p{Pd}_\s.]+/gu, '');
+  return compactKeepingCase(text).toLowerCase();
 }
 
 /** Aligned probes: any run of {@link WINDOW} characters holds one probe at a multiple of this. */
@@ -163,7 +182,9 @@ function shapedSecret(text: string): boolean {
 
 /** True when `meant` (a string's {@link meaningOf}) holds a secret. */
 function meansSecret(meant: string, windows: SecretWindows): boolean {
-  return shapedSecret(meant) || windows.foundIn(meant);
+  if (shapedSecret(meant) || windows.foundIn(meant)) return true;
+  const squeezed = compactKeepingCase(meant);
+  return COMPACT_TESTS.some((p) => p.test(squeezed));
 }
 
 /**

@@ -3,6 +3,7 @@ import net from 'node:net';
 import { randomIds } from '../../lambdas/adapters/ids';
 import { jsonLogger } from '../../lambdas/adapters/json-logger';
 import type { AuditSink } from '../../lambdas/core/ports';
+import { containsSecret } from '../../lambdas/core/redact';
 import type { operatorRoutes } from '../../lambdas/local/operator-routes';
 import { createLocalServer } from '../../lambdas/local/server';
 import { startTestApp, type TestApp } from '../helpers/local-app';
@@ -721,5 +722,26 @@ describe('Host headers and bodies thrown away', () => {
     expect(answers.map((a) => a.status)).toEqual([401]);
     const records = (await t.audit()).slice(before);
     expect(records.map((r) => r.request_id)).toEqual([answers[0]?.headers['x-request-id']]);
+  });
+});
+
+describe('what the record of a refused request keeps of a key', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startTestApp();
+  });
+  afterAll(() => t.close());
+
+  it('a deployment key broken up by bytes that do not print is still redacted from the record', async () => {
+    const key = t.app.keys.operatorKey;
+    const broken = key.replace(/(.{7})/g, '$1\x01');
+    const { raw } = await exchange(t.app.url, [
+      `GET /v1/tools HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Foo: ${broken}\r\n\r\n`,
+    ]);
+    const [answer] = parseAnswers(raw);
+    const id = expectRefusal(answer, 400, 'malformed_request');
+    const records = (await t.audit()).filter((r) => r.request_id === id);
+    expect(records).toHaveLength(1);
+    expect(containsSecret(JSON.stringify(records[0]), [key])).toBe(false);
   });
 });

@@ -227,6 +227,12 @@ describe('credentials in the spellings an attacker tried next', () => {
       ['a HubSpot token without dashes', pat.replace(/-/g, '')],
       ['a HubSpot token with U+2010 dashes', pat.replace(/-/g, '\u2010')],
       ['a Slack token in upper case', 'XOXB-1234567890-ABCDEFGHIJ'],
+      ['a HubSpot token with dots', pat.replace(/-/g, '.')],
+      ['a HubSpot token with doubled dashes', pat.replace(/-/g, '--')],
+      ['a HubSpot token with a new line inside a group', `${pat.slice(0, -6)}\n${pat.slice(-6)}`],
+      ['a Slack token with spaces', 'xoxb 1234567890123 1234567890123 abcdefghijklmnopqrstuvwx'],
+      ['the operator key broken by commas', operator.replace(/(.{5})/g, '$1,')],
+      ['the operator key broken by middle dots', operator.replace(/(.{6})/g, '$1\u00b7')],
     ];
     const accepted: string[] = [];
     for (const [what, body] of bodies) {
@@ -346,7 +352,7 @@ describe('user ids written wholly in a lookalike script', () => {
     const read = (user_id: string) =>
       t.act({ action: 'search_company', domain: 'acme.com' }, { user_id });
     for (const id of ['u-42', 'u-42', 'u-42']) expect((await read(id)).status).toBe(200);
-    for (const lookalike of ['\u03c5-42', '\u1d1c-42', 'U-42']) {
+    for (const lookalike of ['\u03c5-42', '\u1d1c-42', 'U-42', 'u-42\u0301', 'u\u0331-42']) {
       const res = await read(lookalike);
       expect({ lookalike, status: res.status }).toEqual({ lookalike, status: 429 });
     }

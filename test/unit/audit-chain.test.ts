@@ -92,6 +92,31 @@ describe('the hash-chained audit log', () => {
     expect(result.problem?.reason).toMatch(/altered/);
   });
 
+  it.each([
+    [
+      'a repeated member in front of the real one',
+      (l: string) => `{"outcome":"tampered",${l.slice(1)}`,
+    ],
+    ['spaces added', (l: string) => l.replace('{', '{ ')],
+    ['CRLF line ends', (l: string) => `${l}\r`],
+  ])('detects a line that is not the record as written: %s', async (_what, edit) => {
+    await writeRecords(4);
+    const [file] = await listAuditFiles(dir);
+    const all = lines(file ?? '');
+    all[1] = edit(all[1] ?? '');
+    writeFileSync(path.join(dir, file ?? ''), `${all.join('\n')}\n`);
+    const result = await verifyAuditLog(dir);
+    expect(result.ok).toBe(false);
+    expect(result.problem).toMatchObject({ line: 2 });
+  });
+
+  it('detects blank lines put into the log', async () => {
+    await writeRecords(3);
+    const [file] = await listAuditFiles(dir);
+    writeFileSync(path.join(dir, file ?? ''), `${lines(file ?? '').join('\n\n')}\n\n`);
+    expect((await verifyAuditLog(dir)).ok).toBe(false);
+  });
+
   it('detects a deleted record', async () => {
     await writeRecords(5);
     const [file] = await listAuditFiles(dir);

@@ -197,6 +197,16 @@ function parseChained(
       reason: `not a chained audit record (no valid ${missing.join(', ')})`,
     };
   }
+  // The line must be the record exactly as the gateway writes it: a repeated member (which a
+  // first-wins reader would see differently), padding or other line ends are edits.
+  if (JSON.stringify(value) !== text) {
+    return {
+      entry: null,
+      seq,
+      reason:
+        'the line is not the record as the gateway writes it (a repeated member, spaces or other line ends were added)',
+    };
+  }
   return { entry: value as ChainedRecord, seq };
 }
 
@@ -209,8 +219,11 @@ async function readSource(
   for (const file of files) {
     const text = await fs.readFile(path.join(dir, file), 'utf8');
     tornTail = text.length > 0 && !text.endsWith('\n');
-    text.split('\n').forEach((line, i) => {
-      if (line.trim() !== '') lines.push({ text: line, file, line: i + 1 });
+    const parts = text.split('\n');
+    if (parts[parts.length - 1] === '') parts.pop();
+    // Every line counts, blank ones too: the gateway writes none.
+    parts.forEach((line, i) => {
+      lines.push({ text: line, file, line: i + 1 });
     });
   }
   return { files, lines, tornTail };
