@@ -58,7 +58,7 @@ function envelopeText(action: string, prompt = 'Log it.'): string {
 /** Attacks every deployment must answer alike (issue 11): bounds, spellings, hidden text, order. */
 function HARDENING_CASES(): ContractCase[] {
   const awsKey = `AKIA${'Q7'.repeat(8)}`;
-  const hubspotToken = 'pat-na1-0123abcd-4567-89ab-cdef-0123456789ab';
+  const hubspotToken = FAKE_HUBSPOT_TOKEN;
   const cases: ContractCase[] = [];
   // 64 KB holds 20,000 levels of arrays and about 12,000 of objects.
   for (const [depth, kinds] of [

@@ -14,3 +14,5 @@ export const FAKE_SLACK_TOKEN = [
 ].join('-');
 export const FAKE_SLACK_SHORT = ['xoxb', '1234567890', 'abcdefghij'].join('-');
 export const FAKE_AWS_KEY_ID = ['AKIA', 'ABCDEFGHIJKLMNOP'].join('');
+/** An AWS key id with digits, as issued ones have (the lower-case form is matched only then). */
+export const FAKE_AWS_KEY_ID_DIGITS = ['AKIA', 'IOSFODNN7EXAMPLE'].join('');

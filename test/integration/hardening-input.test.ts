@@ -6,6 +6,11 @@ import { containsSecret, meaningOf } from '../../lambdas/core/redact';
 import { findUnsafe } from '../../lambdas/core/text';
 import { DEMO, demoSeed } from '../../lambdas/emulator/seed';
 import { deepBody, escapeAll } from '../contract/cases';
+import {
+  FAKE_AWS_KEY_ID_DIGITS,
+  FAKE_HUBSPOT_TOKEN,
+  FAKE_HUBSPOT_TOKEN_EU,
+} from '../helpers/fake-credentials';
 import { errorCode, minuteClock, startTestApp, type TestApp } from '../helpers/local-app';
 
 /**
@@ -155,7 +160,7 @@ describe('credentials spelt any way are refused and stored nowhere', () => {
       'approver key': t.app.keys.approverKey,
       'operator key': t.app.keys.operatorKey,
       'AWS key id': `AKIA${'Z3'.repeat(8)}`,
-      'HubSpot token': 'pat-eu1-89abcdef-0123-4567-89ab-0123456789ab',
+      'HubSpot token': FAKE_HUBSPOT_TOKEN_EU,
     };
     const accepted: string[] = [];
     for (const [name, secret] of Object.entries(secrets)) {
@@ -204,8 +209,8 @@ describe('credentials in the spellings an attacker tried next', () => {
     const agent = t.app.keys.apiKey;
     const operator = t.app.keys.operatorKey;
     const approver = t.app.keys.approverKey;
-    const aws = 'AKIAIOSFODNN7EXAMPLE';
-    const pat = 'pat-na1-0123abcd-4567-89ab-cdef-0123456789ab';
+    const aws = FAKE_AWS_KEY_ID_DIGITS;
+    const pat = FAKE_HUBSPOT_TOKEN;
     const pct = (v: string) =>
       Array.from(Buffer.from(v), (b) => `%${b.toString(16).padStart(2, '0')}`).join('');
     const entities = (v: string) => Array.from(v, (c) => `&#${c.codePointAt(0)};`).join('');
