@@ -4,13 +4,12 @@
  * the shared approval core (the same as the local approval page's).
  */
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
-import { ApprovalCore, type ApprovalRules, noteInputOf } from '../core/approvals';
+import { ApprovalCore, type ApprovalRules, CONTAINED_CANCEL, noteInputOf } from '../core/approvals';
 import type { AuditRecord } from '../core/audit';
 import { catalogHash } from '../core/catalog';
 import { AirlockError, asAirlockError } from '../core/errors';
 import { approvalRecordFields, WRITE_STOPPED_MESSAGE } from '../core/gateway';
 import { actionHash } from '../core/hash';
-import { CONTAINED_CANCEL } from '../core/operator';
 import type {
   Approval,
   ApprovalStore,

@@ -4,6 +4,25 @@ import { foldCase } from './identity';
 import type { Approval, ApprovalStore, Clock, NoteInput } from './ports';
 import { CREDENTIAL_RULE, containsSecret } from './redact';
 
+/** The error code of a write cancelled by the kill switch. */
+export const CONTAINED_CANCEL = 'gateway_contained';
+
+/** The change that cancels a pending write for the kill switch: denied, with its reason. */
+export function cancelledByContain(
+  at: string,
+  by: string,
+): Partial<Approval> & { status: 'denied' } {
+  return {
+    status: 'denied',
+    decided_at: at,
+    decided_by: by,
+    error: {
+      code: CONTAINED_CANCEL,
+      message: 'Cancelled by the kill switch; ask again once the gateway is released.',
+    },
+  };
+}
+
 /**
  * The HubSpot note an approved `create_note` writes; dated by the approval's creation. The text
  * is checked for credentials once more, exactly as it is sent: no secret ever reaches HubSpot.

@@ -1,4 +1,4 @@
-import { ApprovalCore, type ApprovalRules, noteInputOf } from './approvals';
+import { ApprovalCore, type ApprovalRules, cancelledByContain, noteInputOf } from './approvals';
 import { type AuditApproval, type AuditOutcome, type AuditRecord, lastCall } from './audit';
 import { BoundsError, clampDepth, parseBoundedJson, renderRaw } from './bounded';
 import { catalogHash, findAction, openAiTools, type ValidatedAction } from './catalog';
@@ -345,15 +345,11 @@ export class Gateway {
     // A `contain` whose sweep ran while this write was being stored would miss it: read the
     // switch afresh now, and cancel the write as the sweep would have.
     if ((await this.currentControl()).contained) {
-      await this.deps.approvals.transition(approval.approval_id, 'pending_approval', {
-        status: 'denied',
-        decided_at: this.iso(),
-        decided_by: caller.id,
-        error: {
-          code: 'gateway_contained',
-          message: 'Cancelled by the kill switch; ask again once the gateway is released.',
-        },
-      });
+      await this.deps.approvals.transition(
+        approval.approval_id,
+        'pending_approval',
+        cancelledByContain(this.iso(), caller.id),
+      );
       throw containedError(CONTAINED_IN_FLIGHT);
     }
     if (this.deps.workflow) {

@@ -1,3 +1,4 @@
+import { CONTAINED_CANCEL, cancelledByContain } from './approvals';
 import type { AuditRecord } from './audit';
 import { catalogHash } from './catalog';
 import { approvalRecordFields } from './gateway';
@@ -75,9 +76,6 @@ export interface ControlResult {
    */
   incomplete?: true;
 }
-
-/** The reason written on approvals cancelled by the kill switch. */
-export const CONTAINED_CANCEL = 'gateway_contained';
 
 /** What a sweep of the pending writes did. */
 export interface SweepResult {
@@ -177,15 +175,11 @@ export class Operator {
     for (const a of pending) {
       let done: Approval | null;
       try {
-        done = await this.deps.approvals.transition(a.approval_id, 'pending_approval', {
-          status: 'denied',
-          decided_at: new Date(this.deps.clock.now()).toISOString(),
-          decided_by: meta.by,
-          error: {
-            code: CONTAINED_CANCEL,
-            message: 'Cancelled by the kill switch; ask again once the gateway is released.',
-          },
-        });
+        done = await this.deps.approvals.transition(
+          a.approval_id,
+          'pending_approval',
+          cancelledByContain(new Date(this.deps.clock.now()).toISOString(), meta.by),
+        );
       } catch (err) {
         complete = false;
         this.deps.log.error('cancelling a pending write failed', {
