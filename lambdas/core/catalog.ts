@@ -179,6 +179,18 @@ export function findAction(name: string): ActionSpec | undefined {
   return (CATALOG as readonly ActionSpec[]).find((a) => a.name === name);
 }
 
+/** Every action's name, in catalog order; with a kind, only the actions of that kind. */
+export function actionNames(kind?: ActionKind): ActionName[] {
+  return (CATALOG as readonly ActionSpec[])
+    .filter((a) => kind === undefined || a.kind === kind)
+    .map((a) => a.name as ActionName);
+}
+
+/** Whether the named action is a write (held for a human's approval). Unknown names are not. */
+export function isWriteAction(name: string): boolean {
+  return findAction(name)?.kind === 'write';
+}
+
 type Clean<T> = { [K in keyof T]: Exclude<T[K], null> };
 
 /** A validated action: parameters parsed, strings trimmed, null and absent members dropped. */
