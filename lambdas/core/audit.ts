@@ -1,17 +1,29 @@
-import type { HubSpotCall } from './ports';
+/** What the adapter reports about each HubSpot call it made, for the audit record. */
+export interface HubSpotCall {
+  endpoint: string;
+  status: number | null;
+  attempts: number;
+  /** How many of the attempts HubSpot answered 429 (waited out or not). */
+  throttled?: number;
+  duration_ms: number;
+}
 
 /**
  * The audit record (DESIGN §4). The first six fields keep the names from the security
  * guidance; the rest say what happened and why.
  */
-export type AuditOutcome =
-  | 'completed'
-  | 'rejected'
-  | 'pending_approval'
-  | 'approved'
-  | 'denied'
-  | 'expired'
-  | 'failed';
+export const AUDIT_OUTCOMES = [
+  'completed',
+  'rejected',
+  'pending_approval',
+  'approved',
+  'denied',
+  'expired',
+  'failed',
+] as const;
+
+/** What happened to a request or event; the S3 audit key names it too (core/audit-key.ts). */
+export type AuditOutcome = (typeof AUDIT_OUTCOMES)[number];
 
 export interface AuditApproval {
   approval_id: string;

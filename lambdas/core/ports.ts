@@ -1,5 +1,8 @@
-import type { AuditRecord } from './audit';
+import type { AuditRecord, HubSpotCall } from './audit';
 import type { ValidatedAction } from './catalog';
+
+// The audit record's types import nothing from here (no cycle); the call report is one of them.
+export type { HubSpotCall } from './audit';
 
 /**
  * The ports the core needs (DESIGN §6). Adapters implement them: local ones for `npm start`,
@@ -33,16 +36,6 @@ export interface NoteInput {
   /** ISO 8601: when the note is dated in HubSpot. */
   timestamp: string;
   target: { type: 'contact' | 'company'; id: string };
-}
-
-/** What the adapter reports about each HubSpot call it made, for the audit record. */
-export interface HubSpotCall {
-  endpoint: string;
-  status: number | null;
-  attempts: number;
-  /** How many of the attempts HubSpot answered 429 (waited out or not). */
-  throttled?: number;
-  duration_ms: number;
 }
 
 export interface CallContext {

@@ -1,27 +1,24 @@
-import { randomBytes } from 'node:crypto';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { AuditRecord } from '../../core/audit';
+import { auditKey, DEFAULT_AUDIT_PREFIX } from '../../core/audit-key';
 import type { AuditSink } from '../../core/ports';
 
 /**
  * The audit log on AWS: one object per record in the Object Lock bucket. Every PutObject
  * carries a SHA-256 checksum (Object Lock refuses uploads without one, and S3 verifies it).
- * Keys start with the hour, `audit/YYYY/MM/DD/HH/`, so a time window is a cheap prefix listing.
+ * Keys start with the hour, `audit/YYYY/MM/DD/HH/`, so a time window is a cheap prefix listing
+ * (the key's format: lambdas/core/audit-key.ts).
  */
 export class S3AuditSink implements AuditSink {
   constructor(
     private readonly client: S3Client,
     private readonly bucket: string,
-    private readonly prefix = 'audit/',
+    private readonly prefix = DEFAULT_AUDIT_PREFIX,
   ) {}
 
+  /** The key `record` is written under: {@link auditKey}. */
   static key(prefix: string, record: AuditRecord): string {
-    const t = record.timestamp; // ISO 8601, UTC
-    const hour = `${t.slice(0, 4)}/${t.slice(5, 7)}/${t.slice(8, 10)}/${t.slice(11, 13)}`;
-    const stamp = t.replace(/[:.]/g, '');
-    const id = record.request_id.replace(/[^A-Za-z0-9_-]/g, '').slice(0, 64);
-    // The random part keeps two records of one request in the same millisecond apart.
-    return `${prefix}${hour}/${stamp}_${id}_${record.outcome}_${randomBytes(4).toString('hex')}.json`;
+    return auditKey(prefix, record);
   }
 
   async append(record: AuditRecord): Promise<void> {
