@@ -4,6 +4,8 @@
  * evaluates it over in-memory documents. No I/O, no clock: the server feeds it documents.
  */
 
+import { isRecord } from './wire';
+
 export const FILTER_OPERATORS = [
   'EQ',
   'NEQ',
@@ -85,10 +87,6 @@ export class SearchValidationError extends Error {
 }
 
 const ASSOCIATION_PREFIX = 'associations.';
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 function scalarToString(value: unknown, what: string): string {
   if (typeof value === 'string') return value;

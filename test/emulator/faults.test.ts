@@ -1,13 +1,11 @@
 import { request as httpRequest } from 'node:http';
 import { DEMO } from '../../lambdas/emulator/seed';
 import { type Emulator, startEmulator } from '../../lambdas/emulator/server';
+import { manualClock, until } from '../helpers/time';
 import { apiError, client, READ_TOKEN, rawRequest, TOKENS, UUID_RE } from './helpers';
 
-/** A clock the test moves by hand, so rate windows are deterministic. */
-function manualClock(start = Date.parse('2026-07-01T12:00:00Z')) {
-  let t = start;
-  return { now: () => t, advance: (ms: number) => (t += ms) };
-}
+// The emulator's rate windows run on a clock the tests move by hand, so no window can end (or
+// fill up) in the middle of a test, whatever the machine's speed.
 
 const emptySearch = { filterGroups: [], limit: 1 };
 
@@ -155,9 +153,10 @@ describe('rate limits', () => {
 
 describe('injected faults', () => {
   let emulator: Emulator;
+  const clock = manualClock();
 
   beforeAll(async () => {
-    emulator = await startEmulator({ tokens: TOKENS });
+    emulator = await startEmulator({ tokens: TOKENS, now: clock.now });
   });
   afterAll(async () => {
     await emulator.close();
@@ -241,7 +240,7 @@ describe('injected faults', () => {
   });
 
   it('close() ends hanging and delayed requests instead of waiting for them', async () => {
-    const emu = await startEmulator({ tokens: TOKENS });
+    const emu = await startEmulator({ tokens: TOKENS, now: clock.now });
     emu.faults.hangNext(1);
     emu.faults.latencyMs = 60_000;
     const outcome = new Promise<string>((resolve) => {
@@ -256,7 +255,7 @@ describe('injected faults', () => {
       path: `/crm/v3/objects/contacts/${DEMO.acmeContactId}`,
       token: READ_TOKEN,
     }).catch(() => 'failed');
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await until('both requests to reach the emulator', () => emu.requests.length === 2);
     expect(emu.requests.map((r) => r.status)).toEqual([0, 0]);
     const started = Date.now();
     await emu.close();
