@@ -22,6 +22,12 @@ export interface BodyReadOptions {
   overLimit?: 'stop' | 'drain';
   /** Called with each chunk's size as it arrives (for example to track a connection). */
   onChunk?: (bytes: number) => void;
+  /**
+   * Called with the result the moment the read settles, in the same tick as the chunk, end or
+   * error that settled it (the promise resolves a microtask later): for a caller whose next
+   * event on the same connection must already see the read's outcome.
+   */
+  onSettled?: (result: BodyRead) => void;
 }
 
 /** Reads a request body as UTF-8 text within `maxBytes`; never holds more than the cap in memory. */
@@ -34,6 +40,7 @@ export function readBoundedBody(stream: Readable, options: BodyReadOptions): Pro
     const settle = (result: BodyRead) => {
       if (settled) return;
       settled = true;
+      options.onSettled?.(result);
       resolve(result);
     };
     stream.on('data', (chunk: Buffer) => {

@@ -1,5 +1,11 @@
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
-import { checkBodySize, checkContentType, notFound, UNAUTHORIZED_MESSAGE } from '../core/edge';
+import {
+  checkBodySize,
+  checkContentType,
+  headerValue,
+  notFound,
+  UNAUTHORIZED_MESSAGE,
+} from '../core/edge';
 import { AirlockError, type HttpAnswer } from '../core/errors';
 import {
   type Caller,
@@ -8,6 +14,13 @@ import {
   type GatewayDeps,
   type RequestMeta,
 } from '../core/gateway';
+import {
+  pathOf,
+  ROUTES,
+  type Route,
+  routesServedBy,
+  type ValidationRouteKey,
+} from '../core/routes';
 
 export type ValidationDeps = Omit<GatewayDeps, 'config'> & {
   config: Omit<GatewayConfig, 'statusUrl'>;
@@ -19,12 +32,27 @@ const HEADERS = {
   'x-content-type-options': 'nosniff',
 };
 
-function header(event: APIGatewayProxyEvent, name: string): string | undefined {
-  for (const [k, v] of Object.entries(event.headers ?? {})) {
-    if (k.toLowerCase() === name && typeof v === 'string') return v;
-  }
-  return undefined;
-}
+type Handler = (
+  gateway: Gateway,
+  meta: RequestMeta,
+  caller: Caller,
+  params: Readonly<Record<string, string | undefined>>,
+  body: string,
+) => Promise<HttpAnswer>;
+
+/** What the validation function serves, by route key (`core/routes.ts`). */
+const HANDLERS: { [K in ValidationRouteKey]: Handler } = {
+  submitAction: (g, m, c, _p, b) => g.handleAction(m, c, b),
+  actionStatus: (g, m, c, p) => g.getStatus(m, c, p.request_id ?? ''),
+  listTools: (g, m, c) => g.listTools(m, c),
+};
+
+/** The function's routes by name: what API Gateway reports as `<httpMethod> <resource>`. */
+const BY_NAME = new Map(
+  (routesServedBy('validation') as [ValidationRouteKey, Route][]).map(
+    ([key, route]) => [route.name, { route, handle: HANDLERS[key] }] as const,
+  ),
+);
 
 /**
  * The validation function's edge: an API Gateway (REST, Lambda proxy) event in, the same
@@ -40,7 +68,10 @@ export function createValidationHandler(deps: ValidationDeps) {
     const base = `https://${event.requestContext.domainName}/${event.requestContext.stage}`;
     const gateway = new Gateway({
       ...deps,
-      config: { ...deps.config, statusUrl: (id) => `${base}/v1/actions/${id}` },
+      config: {
+        ...deps.config,
+        statusUrl: (id) => `${base}${pathOf(ROUTES.actionStatus, { request_id: id })}`,
+      },
     });
     const arn = event.requestContext.identity?.userArn ?? event.requestContext.identity?.caller;
     const caller: Caller | null = arn ? { id: arn, role: 'agent' } : null;
@@ -54,23 +85,25 @@ export function createValidationHandler(deps: ValidationDeps) {
         null,
         new AirlockError('unauthorized', UNAUTHORIZED_MESSAGE.aws),
       );
-    } else if (route === 'POST /v1/actions') {
-      const edgeError =
-        checkContentType(header(event, 'content-type')) ?? checkBodySize(Buffer.byteLength(body));
-      answer = edgeError
-        ? await gateway.refuseAtEdge(
-            meta,
-            caller,
-            edgeError,
-            edgeError.status === 413 ? undefined : body,
-          )
-        : await gateway.handleAction(meta, caller, body);
-    } else if (route === 'GET /v1/actions/{request_id}') {
-      answer = await gateway.getStatus(meta, caller, event.pathParameters?.request_id ?? '');
-    } else if (route === 'GET /v1/tools') {
-      answer = await gateway.listTools(meta, caller);
     } else {
-      answer = await gateway.refuseAtEdge(meta, caller, notFound());
+      const found = BY_NAME.get(route);
+      if (!found) {
+        answer = await gateway.refuseAtEdge(meta, caller, notFound());
+      } else if (found.route.jsonBody) {
+        const edgeError =
+          checkContentType(headerValue(event.headers, 'content-type')) ??
+          checkBodySize(Buffer.byteLength(body));
+        answer = edgeError
+          ? await gateway.refuseAtEdge(
+              meta,
+              caller,
+              edgeError,
+              edgeError.status === 413 ? undefined : body,
+            )
+          : await found.handle(gateway, meta, caller, event.pathParameters ?? {}, body);
+      } else {
+        answer = await found.handle(gateway, meta, caller, event.pathParameters ?? {}, body);
+      }
     }
     deps.log.info('request', {
       request_id: requestId,

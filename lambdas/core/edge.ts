@@ -1,5 +1,6 @@
 import { AirlockError } from './errors';
 import { REDACTED } from './redact';
+import { AGENT_ROUTES, listRoutes } from './routes';
 
 /**
  * Checks every edge (the local server, the Lambda handler) makes before a body reaches the
@@ -36,10 +37,29 @@ export const UNAUTHORIZED_MESSAGE = {
 } as const;
 
 export function notFound(): AirlockError {
-  return new AirlockError(
-    'not_found',
-    'No such route. The API is POST /v1/actions, GET /v1/actions/{request_id}, GET /v1/tools.',
-  );
+  return new AirlockError('not_found', `No such route. The API is ${listRoutes(AGENT_ROUTES)}.`);
+}
+
+/**
+ * A header's value, whatever the case of its name. Returns undefined when the header is
+ * absent, or when it appears under several spellings with different values (ambiguous:
+ * the caller then refuses the request as having no such header).
+ */
+export function headerValue(
+  headers: Record<string, string | undefined> | null | undefined,
+  name: string,
+): string | undefined {
+  if (headers === null || headers === undefined || typeof headers !== 'object') return undefined;
+  const wanted = name.toLowerCase();
+  let found: string | undefined;
+  for (const key of Object.keys(headers)) {
+    if (key.toLowerCase() !== wanted) continue;
+    const value = headers[key];
+    if (typeof value !== 'string') continue;
+    if (found !== undefined && found !== value) return undefined;
+    found = value;
+  }
+  return found;
 }
 
 /**

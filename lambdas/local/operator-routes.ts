@@ -9,8 +9,10 @@ import { parseBoundedJson } from '../core/bounded';
 import { AirlockError, asAirlockError, type HttpAnswer } from '../core/errors';
 import type { Caller, Gateway, RequestMeta } from '../core/gateway';
 import type { ControlCommand, Operator } from '../core/operator';
+import type { OperatorRouteKey } from '../core/routes';
 import { screenStrings } from '../core/validate';
 import type { RotationResult } from '../ops/rotate';
+import type { LocalRouteHandler } from './server';
 
 export interface OperatorRoutesDeps {
   gateway: Gateway;
@@ -35,7 +37,10 @@ const rotateBody = z.strictObject({
 
 const whichBody = z.strictObject({ which: z.enum(['read', 'write']) });
 
-export function operatorRoutes(deps: OperatorRoutesDeps) {
+/** The handlers of the table's operator routes (`core/routes.ts`), by route key. */
+export function operatorRoutes(deps: OperatorRoutesDeps): {
+  [K in OperatorRouteKey]: LocalRouteHandler;
+} {
   const { gateway, operator } = deps;
   const commandMeta = (meta: RequestMeta, caller: Caller) => ({
     requestId: meta.requestId,
@@ -88,7 +93,7 @@ export function operatorRoutes(deps: OperatorRoutesDeps) {
 
   return {
     /** `GET /operator/status`. */
-    status: (meta: RequestMeta, caller: Caller) =>
+    operatorStatus: (meta: RequestMeta, caller: Caller) =>
       guarded(meta, caller, async () => {
         const status = await operator.status();
         const lastHour = await deps.lastHour();
@@ -101,7 +106,7 @@ export function operatorRoutes(deps: OperatorRoutesDeps) {
       }),
 
     /** `POST /operator/control`: `{"command": "contain" | …, "reason": "…"}`. */
-    control: (meta: RequestMeta, caller: Caller, raw: string) =>
+    operatorControl: (meta: RequestMeta, caller: Caller, _params, raw: string) =>
       guarded(meta, caller, async () => {
         const body = parse(controlBody, raw);
         const result = await operator.run(
@@ -113,7 +118,7 @@ export function operatorRoutes(deps: OperatorRoutesDeps) {
       }),
 
     /** `POST /operator/rotate`: `{"which": "read" | "write", "token": "…"}`. */
-    rotate: (meta: RequestMeta, caller: Caller, raw: string) =>
+    operatorRotate: (meta: RequestMeta, caller: Caller, _params, raw: string) =>
       guarded(meta, caller, async () => {
         const body = parse(rotateBody, raw);
         const result = await deps.rotate(body.which, body.token);
@@ -132,7 +137,7 @@ export function operatorRoutes(deps: OperatorRoutesDeps) {
       }),
 
     /** `POST /operator/emulator-token`: a new emulator token, as HubSpot's "rotate" gives one. */
-    emulatorToken: (meta: RequestMeta, caller: Caller, raw: string) =>
+    emulatorToken: (meta: RequestMeta, caller: Caller, _params, raw: string) =>
       guarded(meta, caller, async () => {
         const body = parse(whichBody, raw);
         if (!deps.mintEmulatorToken) {

@@ -2,11 +2,13 @@ import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import type { Duplex } from 'node:stream';
+import { readBoundedBody } from '../adapters/http-kit';
 import {
   checkBodySize,
   checkContentType,
   checkRequestTarget,
   invalidRequestTarget,
+  MAX_BODY_BYTES,
   notFound,
   parserRefusal,
   renderReceived,
@@ -16,11 +18,17 @@ import {
 import { AirlockError, type HttpAnswer } from '../core/errors';
 import type { Caller, Gateway, RequestMeta } from '../core/gateway';
 import type { Clock, IdSource, Logger } from '../core/ports';
+import {
+  type LocalRouteKey,
+  type OperatorRouteKey,
+  ROUTES,
+  routeMatcher,
+  routesOn,
+} from '../core/routes';
 import { keyMatches } from './keys';
-import type { operatorRoutes } from './operator-routes';
 
 /** The route of the kill-switch commands. */
-const CONTROL_ROUTE = 'POST /operator/control';
+const CONTROL_ROUTE = ROUTES.operatorControl.name;
 /** The longest a kill-switch command waits for the requests in flight (past any deadline). */
 const SETTLE_BOUND_MS = 15_000;
 
@@ -35,8 +43,8 @@ export interface LocalServerOptions {
   /** The dashboard's data (metrics of the last hour, alarm states). */
   dashboard: () => Promise<Record<string, unknown>>;
   keys: { apiKey: string; approverKey: string; operatorKey: string };
-  /** The operator's routes (kill switch, read-only mode, rotation, status). */
-  operator: ReturnType<typeof operatorRoutes>;
+  /** The operator's routes (kill switch, read-only mode, rotation, status): `operatorRoutes`. */
+  operator: { [K in OperatorRouteKey]: LocalRouteHandler };
   ids: IdSource;
   clock: Clock;
   log: Logger;
@@ -96,21 +104,18 @@ const SECURITY_HEADERS = {
 const PAGE_CSP =
   "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
-type Handler = (
+/** What serves one route of the table: its path parameters by name, its body ('' if none). */
+export type LocalRouteHandler = (
   meta: RequestMeta,
   caller: Caller,
-  params: string[],
+  params: Readonly<Record<string, string>>,
   body: string,
 ) => Promise<HttpAnswer>;
 
-interface Route {
-  method: string;
-  pattern: RegExp;
-  name: string;
-  /** Routes that take a JSON body. */
-  body?: boolean;
-  handler: Handler;
-}
+/** The local routes of the table (`core/routes.ts`), matched on the raw path. */
+const matchRoute = routeMatcher(
+  routesOn('local') as [LocalRouteKey, (typeof ROUTES)[LocalRouteKey]][],
+);
 
 /**
  * The local edge: node:http around the gateway core. It authenticates the caller, enforces
@@ -124,74 +129,16 @@ export function createLocalServer(options: LocalServerOptions) {
     pages.set(route, { body: readFileSync(path.join(__dirname, file)), type });
   }
 
-  const routes: Route[] = [
-    {
-      method: 'POST',
-      pattern: /^\/v1\/actions$/,
-      name: 'POST /v1/actions',
-      body: true,
-      handler: (m, c, _p, b) => gateway.handleAction(m, c, b),
-    },
-    {
-      method: 'GET',
-      pattern: /^\/v1\/actions\/([A-Za-z0-9_-]{1,128})$/,
-      name: 'GET /v1/actions/{request_id}',
-      handler: (m, c, p) => gateway.getStatus(m, c, p[0] ?? ''),
-    },
-    {
-      method: 'GET',
-      pattern: /^\/v1\/tools$/,
-      name: 'GET /v1/tools',
-      handler: (m, c) => gateway.listTools(m, c),
-    },
-    {
-      method: 'GET',
-      pattern: /^\/dashboard\/data$/,
-      name: 'GET /dashboard/data',
-      handler: (m, c) => gateway.operatorData(m, c, dashboard),
-    },
-    {
-      method: 'GET',
-      pattern: /^\/approvals\/pending$/,
-      name: 'GET /approvals/pending',
-      handler: (m, c) => gateway.listPending(m, c),
-    },
-    {
-      method: 'POST',
-      pattern: /^\/approvals\/([A-Za-z0-9_-]{1,128})\/(approve|deny)$/,
-      name: 'POST /approvals/{approval_id}/{decision}',
-      body: true,
-      handler: (m, c, p, b) =>
-        gateway.decide(m, c, p[0] ?? '', p[1] === 'approve' ? 'approve' : 'deny', b),
-    },
-    {
-      method: 'GET',
-      pattern: /^\/operator\/status$/,
-      name: 'GET /operator/status',
-      handler: (m, c) => operator.status(m, c),
-    },
-    {
-      method: 'POST',
-      pattern: /^\/operator\/control$/,
-      name: 'POST /operator/control',
-      body: true,
-      handler: (m, c, _p, b) => operator.control(m, c, b),
-    },
-    {
-      method: 'POST',
-      pattern: /^\/operator\/rotate$/,
-      name: 'POST /operator/rotate',
-      body: true,
-      handler: (m, c, _p, b) => operator.rotate(m, c, b),
-    },
-    {
-      method: 'POST',
-      pattern: /^\/operator\/emulator-token$/,
-      name: 'POST /operator/emulator-token',
-      body: true,
-      handler: (m, c, _p, b) => operator.emulatorToken(m, c, b),
-    },
-  ];
+  const handlers: { [K in LocalRouteKey]: LocalRouteHandler } = {
+    submitAction: (m, c, _p, b) => gateway.handleAction(m, c, b),
+    actionStatus: (m, c, p) => gateway.getStatus(m, c, p.request_id ?? ''),
+    listTools: (m, c) => gateway.listTools(m, c),
+    dashboardData: (m, c) => gateway.operatorData(m, c, dashboard),
+    pendingApprovals: (m, c) => gateway.listPending(m, c),
+    decide: (m, c, p, b) =>
+      gateway.decide(m, c, p.approval_id ?? '', p.decision === 'approve' ? 'approve' : 'deny', b),
+    ...operator,
+  };
 
   const authenticate = (req: http.IncomingMessage): Caller | null => {
     const header = req.headers.authorization;
@@ -328,25 +275,24 @@ export function createLocalServer(options: LocalServerOptions) {
       res.end(page.body);
       return;
     }
-    const route = routes.find((r) => r.pattern.test(pathname) && r.method === method);
-    const pathMatch = routes.find((r) => r.pattern.test(pathname));
+    const match = matchRoute(method, pathname);
     const meta: RequestMeta = {
       requestId,
-      route: route?.name ?? `${method} ${pathname.slice(0, 200)}`,
+      route: match.kind === 'route' ? match.route.name : `${method} ${pathname.slice(0, 200)}`,
       startedAt,
     };
     const caller = authenticate(req);
     let answer: HttpAnswer;
     let close = false;
-    if (!route) {
+    if (match.kind !== 'route') {
       drain(req, connection);
       answer = await gateway.refuseAtEdge(
         meta,
         caller,
-        pathMatch
+        match.kind === 'method'
           ? new AirlockError(
               'method_not_allowed',
-              `Use ${pathMatch.method} ${pathMatch.name.split(' ')[1]}.`,
+              `Use ${match.allowed.method} ${match.allowed.path}.`,
             )
           : notFound(),
       );
@@ -357,17 +303,17 @@ export function createLocalServer(options: LocalServerOptions) {
         null,
         new AirlockError('unauthorized', UNAUTHORIZED_MESSAGE.local),
       );
-    } else if (route.body) {
+    } else if (match.route.jsonBody) {
       const read = await readBody(req, req.headers['content-type'], connection);
       // After a body too large or one the parser refused, the connection cannot be reused.
       if (read.error) close = read.error.code === 'payload_too_large' || !!read.received;
       answer = read.error
         ? await gateway.refuseAtEdge(meta, caller, read.error, read.body, read.received)
-        : await route.handler(meta, caller, paramsOf(route, pathname), read.body ?? '');
-      if (route.name === CONTROL_ROUTE && answer.status === 200) await settleOthers(req);
+        : await handlers[match.key](meta, caller, match.params, read.body ?? '');
+      if (match.route.name === CONTROL_ROUTE && answer.status === 200) await settleOthers(req);
     } else {
       drain(req, connection);
-      answer = await route.handler(meta, caller, paramsOf(route, pathname), '');
+      answer = await handlers[match.key](meta, caller, match.params, '');
     }
     send(res, requestId, answer, close);
     logRequest(meta, answer.status, caller);
@@ -568,10 +514,6 @@ function checkHost(req: http.IncomingMessage): AirlockError | null {
   );
 }
 
-function paramsOf(route: Route, pathname: string): string[] {
-  return (route.pattern.exec(pathname) ?? []).slice(1).map((s) => s ?? '');
-}
-
 function drain(req: http.IncomingMessage, connection?: ConnectionState): void {
   if (connection) connection.draining = req;
   let seen = 0;
@@ -604,45 +546,41 @@ async function readBody(
     return { error: declaredError };
   }
   return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
     let done = false;
     const finish = (result: {
       body?: string;
       error?: AirlockError;
       received?: Record<string, unknown>;
     }) => {
+      if (done) return;
       done = true;
       if (connection.reading === reading) connection.reading = undefined;
       resolve(result);
     };
     const reading = {
       req,
-      fail: (failure: ParserFailure) => {
-        if (!done) finish({ error: failure.error, received: failure.received });
-      },
+      fail: (failure: ParserFailure) =>
+        finish({ error: failure.error, received: failure.received }),
     };
     connection.reading = reading;
-    req.on('data', (chunk: Buffer) => {
-      if (done) return;
-      size += chunk.length;
-      const sizeError = checkBodySize(size);
-      if (sizeError) {
-        finish({ error: sizeError });
-        drain(req, connection);
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('end', () => {
-      if (done) return;
-      finish({ body: Buffer.concat(chunks).toString('utf8') });
-    });
-    req.on('error', () => {
-      if (done) return;
-      finish({
-        error: new AirlockError('validation_failed', 'The request body could not be read.'),
-      });
+    // 'stop': refused as soon as the cap is passed, the rest drained (bounded). Handled in the
+    // tick that settles the read, so a parser failure right after it sees the drain.
+    void readBoundedBody(req, {
+      maxBytes: MAX_BODY_BYTES,
+      overLimit: 'stop',
+      onSettled: (read) => {
+        if (done) return;
+        if (read.kind === 'body') {
+          finish({ body: read.body });
+        } else if (read.kind === 'too_large') {
+          finish({ error: checkBodySize(read.bytes) ?? undefined });
+          drain(req, connection);
+        } else {
+          finish({
+            error: new AirlockError('validation_failed', 'The request body could not be read.'),
+          });
+        }
+      },
     });
   });
 }

@@ -1,4 +1,8 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
+import { headerValue } from '../core/edge';
+
+/** Header lookup lives with the other edge checks (`core/edge.ts`); re-exported for the Slack handlers. */
+export { headerValue };
 
 /**
  * Slack request signing, version 0 (https://api.slack.com/authentication/verifying-requests-from-slack):
@@ -91,23 +95,14 @@ function fail(reason: SlackVerifyFailure): SlackVerifyResult {
 }
 
 /**
- * A header's value, whatever the case of its name. Returns undefined when the header is
- * absent, or when it appears under several spellings with different values (ambiguous:
- * the caller then refuses the request as having no such header).
+ * The two signing headers of a request, whatever the case of their names; a header sent under
+ * several spellings with different values counts as missing ({@link headerValue}).
  */
-export function headerValue(
+export function slackSignatureHeaders(
   headers: Record<string, string | undefined> | null | undefined,
-  name: string,
-): string | undefined {
-  if (headers === null || headers === undefined || typeof headers !== 'object') return undefined;
-  const wanted = name.toLowerCase();
-  let found: string | undefined;
-  for (const key of Object.keys(headers)) {
-    if (key.toLowerCase() !== wanted) continue;
-    const value = headers[key];
-    if (typeof value !== 'string') continue;
-    if (found !== undefined && found !== value) return undefined;
-    found = value;
-  }
-  return found;
+): Pick<SlackVerifyInput, 'timestamp' | 'signature'> {
+  return {
+    timestamp: headerValue(headers, SLACK_TIMESTAMP_HEADER),
+    signature: headerValue(headers, SLACK_SIGNATURE_HEADER),
+  };
 }

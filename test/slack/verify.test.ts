@@ -1,5 +1,6 @@
 import { createHmac } from 'node:crypto';
-import { headerValue, verifySlackSignature } from '../../lambdas/slack/verify';
+import { headerValue } from '../../lambdas/core/edge';
+import { verifySlackSignature } from '../../lambdas/slack/verify';
 
 const SECRET = '8f742231b10e8888abcd99yyyzzz85a5';
 const NOW_SEC = 1_700_000_000;
