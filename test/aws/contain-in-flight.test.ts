@@ -21,6 +21,7 @@ import { DEMO } from '../../lambdas/emulator/seed';
 import { type Emulator, startEmulator } from '../../lambdas/emulator/server';
 import { defaultApprovalFlow, startApprovalExecution } from '../cdk/state-machine-harness';
 import { type DynaliteApprovals, startDynaliteApprovals } from '../helpers/dynalite';
+import { until } from '../helpers/time';
 
 const READ = 'aws-in-flight-read-token-01';
 const WRITE = 'aws-in-flight-write-token-1';
@@ -80,14 +81,6 @@ describe('the kill switch stops work in flight on AWS', () => {
       changedAt: new Date().toISOString(),
       changedBy: 'arn:aws:iam::1:user/op',
     });
-
-  async function until(what: string, done: () => boolean | Promise<boolean>, ms = 5000) {
-    const end = Date.now() + ms;
-    while (!(await done())) {
-      if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 5));
-    }
-  }
 
   /** Contains the gateway once HubSpot has a request on `path` waiting (held by `delayNext`). */
   async function containWhileWaitingOn(path: string): Promise<void> {

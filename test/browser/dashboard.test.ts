@@ -7,7 +7,7 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
-import type { Clock, Logger } from '../../lambdas/core/ports';
+import type { Logger } from '../../lambdas/core/ports';
 import { type LocalApp, startLocalApp } from '../../lambdas/local/app';
 import { loadConfig } from '../../lambdas/local/config';
 import {
@@ -18,6 +18,7 @@ import {
   openRecordedPage,
   signIn,
 } from '../helpers/browser';
+import { manualClock, TEST_EPOCH } from '../helpers/time';
 
 const SCREENSHOT = path.join(__dirname, '..', '..', 'test-results', 'dashboard.png');
 /** The alarm threshold, low so that a short burst crosses it. */
@@ -37,14 +38,10 @@ const log: Logger = {
 };
 
 /**
- * Real time, moved forward (by less than a minute) to 2 s into a minute: ContactReadRate sums
- * the current minute, so the burst and the page load must fall in the same minute, whatever
- * second the test starts at. Forward, not back: the HubSpot adapter's deadline check uses real
- * time, and a deadline in the past would refuse every read.
+ * Time stands still, 2 s into a minute: ContactReadRate sums the current minute, so the burst
+ * and the page load must fall in the same minute, however long the test takes.
  */
-const startedAt = Date.now();
-const offset = (62_000 - (startedAt % 60_000)) % 60_000;
-const clock: Clock = { now: () => Date.now() + offset };
+const clock = manualClock(TEST_EPOCH + 2_000);
 
 beforeAll(async () => {
   dataDir = await mkdtemp(path.join(tmpdir(), 'airlock-dashboard-'));

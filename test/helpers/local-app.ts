@@ -98,22 +98,6 @@ export async function startTestApp(
   };
 }
 
-/**
- * The real clock, which a test can move forward so that a minute starts at once: the seconds
- * pass for real, and no step of the test straddles a minute window of the rate limits.
- */
-export function minuteClock() {
-  let offset = 0;
-  return {
-    clock: { now: () => Date.now() + offset },
-    /** Moves the clock forward to the start of a new minute (never backwards). */
-    startMinute() {
-      const now = Date.now() + offset;
-      offset += Math.ceil(now / 60_000) * 60_000 + 60_000 - now;
-    },
-  };
-}
-
 /** The error code of an answer's body, if it has one. */
 export function errorCode(body: Record<string, unknown>): string | undefined {
   return (body.error as { code?: string } | undefined)?.code;

@@ -1,5 +1,6 @@
 import { DEMO } from '../../lambdas/emulator/seed';
 import { errorCode, startTestApp, type TestApp } from '../helpers/local-app';
+import { manualClock } from '../helpers/time';
 
 async function requestNote(t: TestApp, body: string) {
   const res = await t.act(
@@ -206,14 +207,19 @@ describe('approvals of writes, locally', () => {
 
 describe('expiry of approvals', () => {
   let t: TestApp;
+  // Time stands still until the test moves it past the approval's expiry.
+  const time = manualClock();
   beforeAll(async () => {
-    t = await startTestApp({ AIRLOCK_APPROVAL_TTL_SECONDS: '1' }, { sweepIntervalMs: 200 });
+    t = await startTestApp(
+      { AIRLOCK_APPROVAL_TTL_SECONDS: '1' },
+      { clock: time, sweepIntervalMs: 200 },
+    );
   });
   afterAll(() => t.close());
 
   it('expires a pending write, refuses to approve it later, and audits the expiry', async () => {
     const { requestId, approvalId } = await requestNote(t, 'Too late');
-    await new Promise((r) => setTimeout(r, 1400));
+    time.advance(1_001);
     expect((await t.call('GET', `/v1/actions/${requestId}`)).body).toMatchObject({
       status: 'expired',
     });

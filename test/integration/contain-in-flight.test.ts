@@ -2,6 +2,7 @@ import type { AuditRecord } from '../../lambdas/core/audit';
 import type { AuditSink } from '../../lambdas/core/ports';
 import { DEMO } from '../../lambdas/emulator/seed';
 import { type Answer, errorCode, startTestApp, type TestApp } from '../helpers/local-app';
+import { until } from '../helpers/time';
 
 /**
  * The kill switch stops work already in flight (issue 11, item 5), against the real local app
@@ -10,14 +11,6 @@ import { type Answer, errorCode, startTestApp, type TestApp } from '../helpers/l
  */
 
 const UNLIMITED = { perTenSeconds: 1e6, searchPerSecond: 1e6 };
-
-async function until(what: string, done: () => boolean | Promise<boolean>, ms = 5000) {
-  const end = Date.now() + ms;
-  while (!(await done())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 function contain(t: TestApp, reason: string): Promise<Answer> {
   return t.call('POST', '/operator/control', {

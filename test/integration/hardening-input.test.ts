@@ -11,7 +11,8 @@ import {
   FAKE_HUBSPOT_TOKEN,
   FAKE_HUBSPOT_TOKEN_EU,
 } from '../helpers/fake-credentials';
-import { errorCode, minuteClock, startTestApp, type TestApp } from '../helpers/local-app';
+import { errorCode, startTestApp, type TestApp } from '../helpers/local-app';
+import { manualClock } from '../helpers/time';
 
 /**
  * Issue 11's input defects, each attacked against the real local gateway over HTTP (the
@@ -346,10 +347,10 @@ describe('the Unicode policy on the way in and on the way out', () => {
 
 describe('user ids written wholly in a lookalike script', () => {
   let t: TestApp;
-  const time = minuteClock();
+  const time = manualClock();
   beforeAll(async () => {
-    t = await startTestApp({ AIRLOCK_READS_PER_MINUTE: '3' }, { clock: time.clock });
-    time.startMinute();
+    t = await startTestApp({ AIRLOCK_READS_PER_MINUTE: '3' }, { clock: time });
+    time.startWindow(60);
   });
   afterAll(() => t.close());
 
@@ -372,13 +373,13 @@ describe('user ids written wholly in a lookalike script', () => {
 
 describe('checks that need no I/O run before any budget is spent', () => {
   let t: TestApp;
-  const time = minuteClock();
+  const time = manualClock();
   beforeAll(async () => {
     t = await startTestApp(
       { AIRLOCK_READS_PER_MINUTE: '5', AIRLOCK_HUBSPOT_SEARCH_PER_SECOND: '2' },
-      { clock: time.clock },
+      { clock: time },
     );
-    time.startMinute();
+    time.startWindow(60);
   });
   afterAll(() => t.close());
 
@@ -403,13 +404,13 @@ describe('checks that need no I/O run before any budget is spent', () => {
 
 describe('user ids a person cannot tell apart', () => {
   let t: TestApp;
-  const time = minuteClock();
+  const time = manualClock();
   beforeAll(async () => {
     t = await startTestApp(
       { AIRLOCK_READS_PER_MINUTE: '3', AIRLOCK_DISTINCT_RECORDS_PER_HOUR: '1000' },
-      { clock: time.clock },
+      { clock: time },
     );
-    time.startMinute();
+    time.startWindow(60);
   });
   afterAll(() => t.close());
 

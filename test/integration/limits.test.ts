@@ -1,13 +1,8 @@
 import { MemoryRateLimiter } from '../../lambdas/adapters/local/memory-rate-limiter';
 import type { RateLimiter } from '../../lambdas/core/ports';
 import { DEMO } from '../../lambdas/emulator/seed';
-import {
-  errorCode,
-  minuteClock,
-  NO_LIMITS,
-  startTestApp,
-  type TestApp,
-} from '../helpers/local-app';
+import { errorCode, NO_LIMITS, startTestApp, type TestApp } from '../helpers/local-app';
+import { manualClock } from '../helpers/time';
 
 const read = (user: string) => ({
   action: { action: 'search_company', domain: 'acme.com' },
@@ -16,12 +11,13 @@ const read = (user: string) => ({
 
 describe('enforced read limits, locally', () => {
   let t: TestApp;
-  let now = Date.parse('2026-11-29T10:00:05.000Z');
+  // Five seconds into a minute: the first refusal's Retry-After is the minute's last 55 s.
+  const time = manualClock(Date.parse('2026-11-29T10:00:05.000Z'));
   beforeAll(async () => {
     t = await startTestApp(
       { ...NO_LIMITS, AIRLOCK_READS_PER_MINUTE: '5', AIRLOCK_READS_PER_HOUR: '8' },
       {
-        clock: { now: () => now },
+        clock: time,
         emulatorRateLimits: { perTenSeconds: 1e6, searchPerSecond: 1e6 },
       },
     );
@@ -66,7 +62,7 @@ describe('enforced read limits, locally', () => {
   });
 
   it('opens again when the minute is over, until the hour is used up', async () => {
-    now += 60_000;
+    time.advance(60_000);
     for (let i = 0; i < 3; i += 1) expect((await act('u-boundary')).status).toBe(200);
     const hourly = await act('u-boundary');
     expect([hourly.status, errorCode(hourly.body)]).toEqual([429, 'rate_limited']);
@@ -74,7 +70,7 @@ describe('enforced read limits, locally', () => {
   });
 
   it('never admits more than the limit among 50 concurrent calls', async () => {
-    now += 3600_000;
+    time.advance(3600_000);
     const answers = await Promise.all(Array.from({ length: 50 }, () => act('u-burst')));
     expect(answers.filter((a) => a.status === 200)).toHaveLength(5);
     expect(answers.filter((a) => a.status === 429)).toHaveLength(45);
@@ -87,6 +83,9 @@ describe('enforced read limits, locally', () => {
 
 describe('the bulk-export guard and the HubSpot budget', () => {
   let t: TestApp;
+  // Time stands still on a whole hour; each step below moves it to the next second, so a
+  // step's reads share one second of the HubSpot budget (2 a second) and all share the hour.
+  const time = manualClock();
   beforeAll(async () => {
     t = await startTestApp(
       {
@@ -94,7 +93,7 @@ describe('the bulk-export guard and the HubSpot budget', () => {
         AIRLOCK_DISTINCT_RECORDS_PER_HOUR: '3',
         AIRLOCK_HUBSPOT_SEARCH_PER_SECOND: '2',
       },
-      { emulatorRateLimits: { perTenSeconds: 1e6, searchPerSecond: 1e6 } },
+      { clock: time, emulatorRateLimits: { perTenSeconds: 1e6, searchPerSecond: 1e6 } },
     );
   });
   afterAll(() => t.close());
@@ -106,17 +105,17 @@ describe('the bulk-export guard and the HubSpot budget', () => {
     );
     expect(first.status).toBe(200);
     // Reading the same records again does not count twice.
-    await new Promise((r) => setTimeout(r, 1100));
+    time.startWindow(1);
     expect(
       (await t.act({ action: 'search_contact', company: 'Acme Corp' }, { user_id: 'u-export' }))
         .status,
     ).toBe(200);
-    await new Promise((r) => setTimeout(r, 1100));
+    time.startWindow(1);
     // Jane Cooper (already counted) and Jane Smith: three distinct records, exactly the limit.
     expect(
       (await t.act({ action: 'search_contact', name: 'Jane' }, { user_id: 'u-export' })).status,
     ).toBe(200);
-    await new Promise((r) => setTimeout(r, 1100));
+    time.startWindow(1);
     const more = await t.act(
       { action: 'search_company', domain: 'globex.com' },
       { user_id: 'u-export' },
@@ -128,7 +127,8 @@ describe('the bulk-export guard and the HubSpot budget', () => {
   });
 
   it("answers a clean 429 of its own before HubSpot's limit is reached", async () => {
-    await new Promise((r) => setTimeout(r, 1100));
+    // The four reads fall in one second, whatever the machine's speed.
+    time.startWindow(1);
     const answers = await Promise.all(
       Array.from({ length: 4 }, (_, i) =>
         t.act({ action: 'search_company', domain: 'acme.com' }, { user_id: `u-${i}` }),
@@ -149,13 +149,13 @@ const searchesSent = (t: TestApp) =>
 
 describe('a read refused by a later check spends nothing of an earlier budget', () => {
   let t: TestApp;
-  // The real clock, moved so that a minute starts as the test starts.
-  const time = minuteClock();
+  // Time stands still, on a whole minute, until the test moves it.
+  const time = manualClock();
   beforeAll(async () => {
     t = await startTestApp(
       { ...NO_LIMITS, AIRLOCK_READS_PER_MINUTE: '5', AIRLOCK_HUBSPOT_SEARCH_PER_SECOND: '2' },
       {
-        clock: time.clock,
+        clock: time,
         emulatorRateLimits: { perTenSeconds: 1e6, searchPerSecond: 1e6 },
       },
     );
@@ -163,7 +163,7 @@ describe('a read refused by a later check spends nothing of an earlier budget', 
   afterAll(() => t.close());
 
   it('gives the user back the reads the HubSpot budget refused', async () => {
-    time.startMinute();
+    time.startWindow(60);
     const before = searchesSent(t);
     const burst = await Promise.all(
       Array.from({ length: 8 }, () =>
@@ -180,17 +180,18 @@ describe('a read refused by a later check spends nothing of an earlier budget', 
     expect(searchesSent(t) - before).toBe(ok);
 
     // The next second: the HubSpot budget is free again; the user has 5 - ok reads left.
-    await new Promise((r) => setTimeout(r, 1100));
+    time.startWindow(1);
     for (let i = 0; i < 5 - ok; i += 1) {
-      // At most 2 reads in one second (the HubSpot budget): a pause after every second read.
-      if (i > 0 && i % 2 === 0) await new Promise((r) => setTimeout(r, 1100));
+      // At most 2 reads in one second (the HubSpot budget): the next second after every second
+      // read. Still the same minute.
+      if (i > 0 && i % 2 === 0) time.startWindow(1);
       const res = await t.act(
         { action: 'search_company', domain: 'acme.com' },
         { user_id: 'u-shared' },
       );
       expect([i, res.status, ruleOf(res)]).toEqual([i, 200, undefined]);
     }
-    await new Promise((r) => setTimeout(r, 1100));
+    time.startWindow(1);
     const over = await t.act(
       { action: 'search_company', domain: 'acme.com' },
       { user_id: 'u-shared' },
