@@ -4,16 +4,26 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import {
+  type AwsFunction,
+  arnPathOf,
+  listRoutes,
+  paramNames,
+  ROUTES,
+  type Route,
+  routesServedBy,
+  V1_PREFIX,
+} from '../lambdas/core/routes';
 
-/** The routes of the HTTP contract (DESIGN §3); IAM policies address them as these paths. */
-export const V1_ROUTES = [
-  { method: 'POST', path: '/v1/actions', arnPath: '/v1/actions' },
-  { method: 'GET', path: '/v1/actions/{request_id}', arnPath: '/v1/actions/*' },
-  { method: 'GET', path: '/v1/tools', arnPath: '/v1/tools' },
-] as const;
+/**
+ * The routes API Gateway sends to the validation function (the agent's `/v1` contract,
+ * docs/ARCHITECTURE.md, "The HTTP contract"), from the one route table; IAM policies address
+ * them by their paths.
+ */
+const VALIDATION_ROUTES: readonly Route[] = routesServedBy('validation').map(([, r]) => r);
 
 /** Slack's interactivity callback (button clicks): the one route without IAM authorization. */
-export const SLACK_INTERACTIONS_PATH = '/slack/interactions';
+const SLACK_ROUTE: Route = ROUTES.slackInteractions;
 
 /**
  * Throttling of the Slack route: unauthenticated at the edge, so it gets a small bucket of its
@@ -84,7 +94,7 @@ export class AirlockApi extends Construct {
   public readonly api: apigateway.RestApi;
   public readonly accessLogGroup: logs.LogGroup;
   public readonly executionLogGroup: logs.LogGroup;
-  /** The methods of the `/v1` routes, in {@link V1_ROUTES} order. */
+  /** The methods of the `/v1` routes, in the route table's order (`lambdas/core/routes.ts`). */
   public readonly methods: apigateway.Method[];
   /** Grants execute-api:Invoke on exactly the three `/v1` routes of this stage. */
   public readonly invokePolicy: iam.ManagedPolicy;
@@ -119,7 +129,7 @@ export class AirlockApi extends Construct {
         accessLogFormat: apigateway.AccessLogFormat.custom(ACCESS_LOG_FORMAT),
         methodOptions: {
           // Every setting restated: a method's entry stands on its own.
-          [`${SLACK_INTERACTIONS_PATH}/POST`]: {
+          [`${SLACK_ROUTE.path}/${SLACK_ROUTE.method}`]: {
             throttlingRateLimit: SLACK_THROTTLE.rateLimit,
             throttlingBurstLimit: SLACK_THROTTLE.burstLimit,
             loggingLevel: apigateway.MethodLoggingLevel.ERROR,
@@ -141,36 +151,30 @@ export class AirlockApi extends Construct {
     });
     this.api.deploymentStage.node.addDependency(this.executionLogGroup);
 
-    const integration = new apigateway.LambdaIntegration(props.handler, {
-      proxy: true,
-      // No permission for the console's test-invoke, which bypasses authorization.
-      allowTestInvoke: false,
-    });
-    const methodOptions = { authorizationType: apigateway.AuthorizationType.IAM };
-    const v1 = this.api.root.addResource('v1');
-    const actions = v1.addResource('actions');
-    const postAction = actions.addMethod('POST', integration, methodOptions);
-    const getAction = actions
-      .addResource('{request_id}')
-      .addMethod('GET', integration, methodOptions);
-    const getTools = v1.addResource('tools').addMethod('GET', integration, methodOptions);
-    this.methods = [postAction, getAction, getTools];
+    // One Lambda proxy integration per function; no permission for the console's
+    // test-invoke, which bypasses authorization.
+    const integrations: Record<AwsFunction, apigateway.LambdaIntegration> = {
+      validation: new apigateway.LambdaIntegration(props.handler, {
+        proxy: true,
+        allowTestInvoke: false,
+      }),
+      slack_interactions: new apigateway.LambdaIntegration(props.slackInteractionsHandler, {
+        proxy: true,
+        allowTestInvoke: false,
+      }),
+    };
+    const addRoute = (r: Route, authorizationType: apigateway.AuthorizationType) => {
+      if (r.side === 'local') throw new Error(`${r.name} is not served by API Gateway`);
+      return resourceFor(this.api.root, r.path).addMethod(r.method, integrations[r.awsFunction], {
+        authorizationType,
+      });
+    };
+    this.methods = VALIDATION_ROUTES.map((r) => addRoute(r, apigateway.AuthorizationType.IAM));
 
     // Slack cannot sign with SigV4: the route is open at the edge, and the function refuses
     // any request without a valid Slack signature (HMAC-SHA256 with the signing secret, recent
     // timestamp) from the configured workspace and an allowlisted approver.
-    const [, slackPart, interactionsPart] = SLACK_INTERACTIONS_PATH.split('/');
-    this.slackInteractionsMethod = this.api.root
-      .addResource(slackPart as string)
-      .addResource(interactionsPart as string)
-      .addMethod(
-        'POST',
-        new apigateway.LambdaIntegration(props.slackInteractionsHandler, {
-          proxy: true,
-          allowTestInvoke: false,
-        }),
-        { authorizationType: apigateway.AuthorizationType.NONE },
-      );
+    this.slackInteractionsMethod = addRoute(SLACK_ROUTE, apigateway.AuthorizationType.NONE);
 
     addGatewayResponses(this.api);
     Validations.of(this.api).acknowledge({
@@ -188,8 +192,8 @@ export class AirlockApi extends Construct {
       statements: [
         new iam.PolicyStatement({
           actions: ['execute-api:Invoke'],
-          resources: V1_ROUTES.map((r) =>
-            this.api.arnForExecuteApi(r.method, r.arnPath, props.stageName),
+          resources: VALIDATION_ROUTES.map((r) =>
+            this.api.arnForExecuteApi(r.method, arnPathOf(r), props.stageName),
           ),
         }),
       ],
@@ -200,12 +204,12 @@ export class AirlockApi extends Construct {
 
   /** The stage URL's `/v1` base, e.g. `https://abc.execute-api.eu-west-1.amazonaws.com/dev/v1`. */
   public get v1Url(): string {
-    return this.api.urlForPath('/v1');
+    return this.api.urlForPath(V1_PREFIX);
   }
 
   /** The Request URL to enter in the Slack app's Interactivity settings. */
   public get slackInteractionsUrl(): string {
-    return this.api.urlForPath(SLACK_INTERACTIONS_PATH);
+    return this.api.urlForPath(SLACK_ROUTE.path);
   }
 
   private acknowledgeFindings(stageName: string): void {
@@ -213,15 +217,21 @@ export class AirlockApi extends Construct {
     const apiId = Stack.of(this).resolve(
       (this.api.node.defaultChild as apigateway.CfnRestApi).logicalId,
     );
-    const requestIdArn =
-      `arn:<AWS::Partition>:execute-api:<AWS::Region>:<AWS::AccountId>:<${apiId}>/` +
-      `${stageName}/GET/v1/actions/*`;
-    Validations.of(this.invokePolicy).acknowledge({
-      id: `AwsSolutions-IAM5[Resource::${requestIdArn}]`,
-      reason:
-        'The only wildcard is the {request_id} path parameter of GET /v1/actions/{request_id}: ' +
-        'IAM addresses a path parameter with *. The other two routes are exact ARNs.',
-    });
+    // IAM addresses a path parameter with `*`: each route with one is a wildcard resource.
+    for (const r of VALIDATION_ROUTES.filter((v) => paramNames(v.path).length > 0)) {
+      const arn =
+        `arn:<AWS::Partition>:execute-api:<AWS::Region>:<AWS::AccountId>:<${apiId}>/` +
+        `${stageName}/${r.method}${arnPathOf(r)}`;
+      const params = paramNames(r.path)
+        .map((name) => `{${name}}`)
+        .join(', ');
+      Validations.of(this.invokePolicy).acknowledge({
+        id: `AwsSolutions-IAM5[Resource::${arn}]`,
+        reason:
+          `The only wildcard is the ${params} path parameter of ${r.name}: ` +
+          'IAM addresses a path parameter with *. The other routes are exact ARNs.',
+      });
+    }
     for (const method of this.methods) {
       Validations.of(method).acknowledge({
         id: 'AwsSolutions-COG4',
@@ -306,8 +316,7 @@ const GATEWAY_RESPONSES: {
     code: 'unauthorized',
     message:
       'The request is not signed, or the route does not exist. Sign it with AWS Signature ' +
-      'Version 4 (service execute-api) and call POST /v1/actions, GET /v1/actions/{request_id} ' +
-      'or GET /v1/tools.',
+      `Version 4 (service execute-api) and call ${listRoutes(VALIDATION_ROUTES, ' or ')}.`,
   },
   {
     type: apigateway.ResponseType.INVALID_SIGNATURE,
@@ -353,7 +362,7 @@ const GATEWAY_RESPONSES: {
     type: apigateway.ResponseType.RESOURCE_NOT_FOUND,
     status: '404',
     code: 'not_found',
-    message: 'No such route; use POST /v1/actions, GET /v1/actions/{request_id} or GET /v1/tools.',
+    message: `No such route; use ${listRoutes(VALIDATION_ROUTES, ' or ')}.`,
   },
   {
     type: apigateway.ResponseType.THROTTLED,
@@ -377,6 +386,14 @@ const GATEWAY_RESPONSES: {
     message: 'The gateway failed unexpectedly. The request was not completed; retry later.',
   },
 ];
+
+/** The resource of a path template (`/v1/actions/{request_id}`), created on first use. */
+function resourceFor(root: apigateway.IResource, path: string): apigateway.IResource {
+  return path
+    .split('/')
+    .filter((part) => part !== '')
+    .reduce((parent, part) => parent.getResource(part) ?? parent.addResource(part), root);
+}
 
 function addGatewayResponses(api: apigateway.RestApi): void {
   for (const r of GATEWAY_RESPONSES) {

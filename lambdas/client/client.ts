@@ -8,6 +8,7 @@ import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@smit
 import { type OpenAiTool, toolsHash } from '../core/catalog';
 import type { ErrorCode } from '../core/errors';
 import type { ApprovalStatus } from '../core/ports';
+import { ID_PATTERN, pathOf, ROUTES, type Route, V1_PREFIX } from '../core/routes';
 import { regionOfApiUrl, sigv4Signer } from './sigv4';
 
 /** Who the action is for and what the model was asked: the audit record's two first fields. */
@@ -161,7 +162,7 @@ export class AirlockClient {
     const { apiKey, url, ...rest } = options;
     return new AirlockClient({
       ...rest,
-      baseUrl: `${(url ?? 'http://127.0.0.1:8787').replace(/\/+$/, '')}/v1`,
+      baseUrl: `${(url ?? 'http://127.0.0.1:8787').replace(/\/+$/, '')}${V1_PREFIX}`,
       auth: { kind: 'bearer', apiKey },
     });
   }
@@ -178,7 +179,7 @@ export class AirlockClient {
 
   /** `POST /v1/actions`: a read answers with its data; a write waits for approval. */
   async callAction(action: ActionInput, context: ActionContext): Promise<ActionResult> {
-    return (await this.request('POST', '/actions', {
+    return (await this.request(ROUTES.submitAction, ROUTES.submitAction.path, {
       user_id: context.userId,
       agent_prompt: context.agentPrompt,
       action,
@@ -188,15 +189,15 @@ export class AirlockClient {
   /** `GET /v1/actions/{request_id}`. */
   async getStatus(requestId: string, signal?: AbortSignal): Promise<WriteStatus> {
     // A request id is what the gateway gave: never a path of the model's making (`..`).
-    if (!/^[A-Za-z0-9_-]{1,128}$/.test(requestId)) {
+    if (!ID_PATTERN.test(requestId)) {
       throw new AirlockApiError(
         'validation_failed',
         'A request_id is letters, digits, "_" and "-" (as the gateway returned it).',
       );
     }
     return (await this.request(
-      'GET',
-      `/actions/${requestId}`,
+      ROUTES.actionStatus,
+      pathOf(ROUTES.actionStatus, { request_id: requestId }),
       undefined,
       signal,
     )) as unknown as WriteStatus;
@@ -223,7 +224,10 @@ export class AirlockClient {
 
   /** `GET /v1/tools`: the catalog as OpenAI tools, checked against the pinned hash. */
   async listTools(): Promise<ToolList> {
-    const list = (await this.request('GET', '/tools')) as unknown as ToolList;
+    const list = (await this.request(
+      ROUTES.listTools,
+      ROUTES.listTools.path,
+    )) as unknown as ToolList;
     // The hash is checked against the tools themselves, so definitions rewritten on the way
     // (a proxy, plain HTTP) cannot hide behind the hash they came with.
     if (!Array.isArray(list.tools) || toolsHash(list.tools) !== list.catalog_hash) {
@@ -246,13 +250,20 @@ export class AirlockClient {
     return list;
   }
 
+  /**
+   * One call of a route of the table (`core/routes.ts`); `path` is the route's path with its
+   * parameters filled in. The base URL already ends with the `/v1` prefix.
+   */
   private async request(
-    method: 'GET' | 'POST',
+    route: Route,
     path: string,
     payload?: unknown,
     signal?: AbortSignal,
   ): Promise<Record<string, unknown>> {
-    const url = new URL(`${this.base}${path}`);
+    const method = route.method;
+    if (!path.startsWith(`${V1_PREFIX}/`))
+      throw new Error(`${route.name} is not a ${V1_PREFIX} route`);
+    const url = new URL(`${this.base}${path.slice(V1_PREFIX.length)}`);
     const body = payload === undefined ? undefined : JSON.stringify(payload);
     let headers: Record<string, string> = {
       accept: 'application/json',
