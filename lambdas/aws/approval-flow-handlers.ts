@@ -4,12 +4,23 @@
  * the shared approval core (the same as the local approval page's).
  */
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
-import { ApprovalCore, type ApprovalRules, CONTAINED_CANCEL, noteInputOf } from '../core/approvals';
+import {
+  ApprovalLifecycle,
+  type ApprovalRules,
+  type FlowOutcome,
+  isCancelled,
+  LifecycleError,
+  noteInputOf,
+  WRITE_STOPPED_MESSAGE,
+} from '../core/approvals';
 import type { AuditRecord } from '../core/audit';
-import { catalogHash } from '../core/catalog';
+import {
+  approvalEventFields,
+  approvalRecordFields,
+  buildAuditRecord,
+  type RecordFields,
+} from '../core/audit-record';
 import { AirlockError, asAirlockError } from '../core/errors';
-import { approvalRecordFields, WRITE_STOPPED_MESSAGE } from '../core/gateway';
-import { actionHash } from '../core/hash';
 import type {
   Approval,
   ApprovalStore,
@@ -72,33 +83,41 @@ export function slackView(a: Approval, targetName: string | null): ApprovalView 
   };
 }
 
-/** Writes one audit record for an approval event. */
+/** Writes one audit record of the approval flow (`event: 'approval'`), through the one builder. */
 async function auditEvent(
   sink: AuditSink,
   clock: Clock,
   requestId: string,
   startedAt: number,
-  fields: Partial<AuditRecord> & Pick<AuditRecord, 'outcome' | 'response_status'>,
+  fields: RecordFields,
 ): Promise<void> {
-  const calls = fields.hubspot_calls ?? [];
-  const last = calls[calls.length - 1];
-  await sink.append({
-    timestamp: new Date(clock.now()).toISOString(),
-    user_id: null,
-    agent_prompt: null,
-    structured_action: null,
-    hubspot_endpoint: last?.endpoint ?? null,
-    hubspot_status: last?.status ?? null,
-    request_id: requestId,
-    event: 'approval',
-    route: null,
-    action: null,
-    reason: null,
-    caller: null,
-    duration_ms: Math.max(0, clock.now() - startedAt),
-    ...fields,
-    hubspot_calls: calls,
-    catalog_hash: catalogHash(),
+  await sink.append(
+    buildAuditRecord(
+      { requestId, route: null, startedAt },
+      { event: 'approval', ...fields },
+      clock.now(),
+    ),
+  );
+}
+
+/**
+ * Notify and Finish move no write past the switch (they show and settle): their lifecycle reads
+ * the switch as on, so were one of them ever to start a write, it would be refused.
+ */
+const SWITCH_UNREAD = async () => ({ contained: true, readOnly: true });
+
+/** The lifecycle over the flow's store and the switch as the task reads it. */
+function lifecycleOf(
+  approvals: ApprovalStore,
+  clock: Clock,
+  control: () => Promise<{ contained: boolean; readOnly: boolean }>,
+  rules?: ApprovalRules,
+): ApprovalLifecycle {
+  return new ApprovalLifecycle({
+    approvals,
+    clock,
+    control: { read: control },
+    ...(rules ? { rules } : {}),
   });
 }
 
@@ -114,13 +133,14 @@ export interface NotifyDeps {
 }
 
 export function createNotifyHandler(deps: NotifyDeps) {
+  // Showing an approval reads no time and moves no status.
+  const lifecycle = lifecycleOf(deps.approvals, { now: () => Date.now() }, SWITCH_UNREAD);
   return async (event: { approval_id: string; action_hash: string; task_token: string }) => {
-    const a = await deps.approvals.get(event.approval_id);
-    if (a?.status !== 'pending_approval') {
-      throw new FlowError('Airlock.NotPending', 'The approval is not pending.');
-    }
-    if (event.action_hash !== a.action_hash || actionHash(a.action) !== a.action_hash) {
-      throw new FlowError('Airlock.HashMismatch', 'The action does not match its approval hash.');
+    let a: Approval;
+    try {
+      a = await lifecycle.awaitingDecision(event.approval_id, event.action_hash);
+    } catch (err) {
+      throw flowErrorOf(err, 'The approval is not pending.');
     }
     // The token stays in the table: never in Slack, an answer, a log or an audit record.
     if (!(await deps.approvals.setTaskToken(a.approval_id, event.task_token))) {
@@ -139,12 +159,7 @@ export function createNotifyHandler(deps: NotifyDeps) {
     // Kept whatever happened meanwhile (a fast click may already have decided), so the Finish
     // task can always update this message and retire its buttons.
     const now = await deps.approvals.get(a.approval_id);
-    const kept =
-      now &&
-      (await deps.approvals.transition(now.approval_id, now.status, {
-        status: now.status,
-        slack: posted,
-      }));
+    const kept = now && (await lifecycle.annotate(now, { slack: posted }));
     // The flow may have ended meanwhile (the kill switch cancelled the approval while the
     // message was being posted) with no message to update: show its outcome now.
     if (kept?.finished_at) {
@@ -188,78 +203,58 @@ const RETRYABLE = new Set([
 ]);
 
 export function createWriteHandler(deps: WriteDeps) {
+  const lifecycle = lifecycleOf(deps.approvals, deps.clock, deps.control);
   return async (event: {
     approval_id: string;
     action_hash: string;
   }): Promise<{ note_id: string; calls: HubSpotCall[] }> => {
     const calls: HubSpotCall[] = [];
-    const a = await deps.approvals.get(event.approval_id);
-    if (a?.result?.note_id) return { note_id: a.result.note_id, calls };
-    if (a?.status !== 'approved') {
-      throw new FlowError('Airlock.NotPending', 'The approval is not approved.');
-    }
-    if (event.action_hash !== a.action_hash || actionHash(a.action) !== a.action_hash) {
-      throw new FlowError(
-        'Airlock.HashMismatch',
-        'The action does not match its approval hash; nothing was written.',
-      );
-    }
-    const refuseIfStopped = async () => {
-      const control = await deps.control();
-      if (control.contained) {
-        // Finish records it as failed with `gateway_contained` (CONTAINED_ERROR).
-        throw new FlowError('Airlock.Contained', 'The kill switch is on; nothing was written.');
-      }
-      if (control.readOnly) {
-        throw new FlowError('Airlock.WriteRefused', 'Writes are stopped by the operator.');
-      }
-    };
-    await refuseIfStopped();
-    const input = noteInputOf(a);
-    // The switch again right before the POST: a `contain` that landed during the lookup (or
-    // while the token was fetched) stops the write before anything is sent.
-    const ctx = {
-      deadline: deps.clock.now() + deps.deadlineMs,
-      calls,
-      beforeWrite: refuseIfStopped,
-    };
     try {
-      let noteId: string | null = null;
-      if (a.write_started_at) {
-        // An earlier attempt may have written the note before it failed: look first.
-        if (!deps.hubspot.findNote)
-          throw new FlowError('Airlock.WriteRefused', 'Cannot check for an earlier write.');
-        noteId = await deps.hubspot.findNote(input, ctx);
-      } else {
-        const marked = await deps.approvals.transition(
-          a.approval_id,
-          'approved',
-          { status: 'approved', write_started_at: new Date(deps.clock.now()).toISOString() },
-          a.version ?? 0,
-        );
-        if (!marked)
-          throw new FlowError('Airlock.Retryable', 'The approval changed; trying again.');
-      }
-      noteId ??= await deps.hubspot.createNote(input, ctx);
-      await deps.approvals.transition(a.approval_id, 'approved', {
-        status: 'approved',
-        result: { note_id: noteId },
+      const noteId = await lifecycle.execute(event.approval_id, {
+        hubspot: deps.hubspot,
+        deadline: deps.clock.now() + deps.deadlineMs,
+        calls,
+        expectedHash: event.action_hash,
       });
       return { note_id: noteId, calls };
     } catch (err) {
-      if (err instanceof FlowError) throw err;
-      // HubSpot's refusals (401, 403, 4xx) will not change on a retry; anything else (a 5xx, a
-      // timeout, the table) may, and a retry is safe: it looks for the note before writing.
-      const refused = err instanceof AirlockError && !RETRYABLE.has(err.code);
-      const e = asAirlockError(err);
-      throw new FlowError(
-        refused ? 'Airlock.WriteRefused' : 'Airlock.Retryable',
-        err instanceof AirlockError
-          ? `${e.code}: ${e.message}`
-          : 'The write could not be recorded.',
-      );
+      throw flowErrorOf(err, 'The write could not be recorded.');
     }
   };
+}
+
+/**
+ * The state machine's name for a refusal of the lifecycle or a failed call (its Retry and Catch
+ * match on it). HubSpot's refusals (401, 403, 4xx) will not change on a retry; anything else (a
+ * 5xx, a timeout, the table) may, and a retry of a write is safe: it looks for the note first.
+ */
+function flowErrorOf(err: unknown, fallback: string): FlowError {
+  if (err instanceof FlowError) return err;
+  if (err instanceof LifecycleError) {
+    switch (err.refusal) {
+      case 'not_found':
+      case 'not_pending':
+      case 'not_approved':
+        return new FlowError('Airlock.NotPending', err.message);
+      case 'hash_mismatch':
+      case 'action_altered':
+        return new FlowError('Airlock.HashMismatch', err.message);
+      case 'write_stopped':
+        // Finish records a write the kill switch stopped as failed with `gateway_contained`.
+        return err.code === 'gateway_contained'
+          ? new FlowError(CONTAINED_ERROR, err.message)
+          : new FlowError('Airlock.WriteRefused', err.message);
+      case 'changed':
+        return new FlowError('Airlock.Retryable', err.message);
+      default:
+        return new FlowError('Airlock.WriteRefused', err.message);
+    }
+  }
+  if (!(err instanceof AirlockError)) return new FlowError('Airlock.Retryable', fallback);
+  return new FlowError(
+    RETRYABLE.has(err.code) ? 'Airlock.Retryable' : 'Airlock.WriteRefused',
+    `${err.code}: ${err.message}`,
+  );
 }
 
 // ---- Finish: record the outcome, update the Slack message ---------------------------------
@@ -277,9 +272,7 @@ function finalMessage(final: Approval, failureDetail: string): SlackMessage {
             : 'failed',
     ...(final.result?.note_id ? { noteId: final.result.note_id } : {}),
     ...(final.status === 'failed' ? { detail: failureDetail } : {}),
-    ...(final.status === 'denied' && final.error?.code === CONTAINED_CANCEL
-      ? { cancelled: true }
-      : {}),
+    ...(isCancelled(final) ? { cancelled: true } : {}),
     decidedBy: (final.approvals ?? []).map((x) => x.by),
   });
 }
@@ -291,7 +284,7 @@ export const CONTAINED_ERROR = 'Airlock.Contained';
  * What a failed flow records on its approval: its error's name, or for a write the kill switch
  * stopped, `gateway_contained` and what happened (as the local gateway records it).
  */
-function failureOf(errorName: string): { code: string; message: string } {
+function flowFailure(errorName: string): { code: string; message: string } {
   if (errorName === CONTAINED_ERROR) {
     return { code: 'gateway_contained', message: WRITE_STOPPED_MESSAGE.gateway_contained };
   }
@@ -300,13 +293,6 @@ function failureOf(errorName: string): { code: string; message: string } {
     message: 'The approved write did not complete; nothing more will be tried.',
   };
 }
-
-const TARGET_STATUS = {
-  completed: 'completed',
-  denied: 'denied',
-  expired: 'expired',
-  failed: 'failed',
-} as const satisfies Record<string, Approval['status']>;
 
 export interface FinishDeps {
   approvals: FlowStore;
@@ -318,82 +304,38 @@ export interface FinishDeps {
 
 type FinishEvent = {
   approval_id: string;
-  outcome: 'completed' | 'denied' | 'expired' | 'failed';
+  outcome: FlowOutcome;
   note_id?: string;
   write?: { note_id?: string; calls?: HubSpotCall[] };
   error?: { Error?: string };
 };
 
 export function createFinishHandler(deps: FinishDeps) {
+  const lifecycle = lifecycleOf(deps.approvals, deps.clock, SWITCH_UNREAD);
   return async (event: FinishEvent) => {
     const startedAt = deps.clock.now();
     const a = await deps.approvals.get(event.approval_id);
     if (!a) throw new FlowError('Airlock.NotPending', 'No such approval.');
     // The error's name only: its cause may carry messages not meant for Slack or the log.
     const errorName = (event.error?.Error ?? 'failed').replace(/[^\w.]/g, '').slice(0, 64);
-    const failure = failureOf(errorName);
+    const failure = flowFailure(errorName);
     const noteId = event.note_id ?? event.write?.note_id;
-    let done: Approval | null = null;
-    let outcome: keyof typeof TARGET_STATUS = event.outcome;
-    // Cancelled by the kill switch: denied, whichever way the execution came here (the ops
-    // function's denial; Notify finding it no longer pending; a wait that expired because that
-    // denial was lost).
-    const cancelled = a.status === 'denied' && a.error?.code === CONTAINED_CANCEL;
-    if (cancelled) {
-      outcome = 'denied';
-      done = a;
-    } else if (event.outcome === 'completed' && noteId) {
-      done = await deps.approvals.transition(a.approval_id, 'approved', {
-        status: 'completed',
-        result: { note_id: noteId },
-      });
-    } else if (event.outcome === 'denied') {
-      done = a.status === 'denied' ? a : null;
-    } else if (event.outcome === 'expired') {
-      // A click in the last instant may have approved it while the wait timed out: the state
-      // machine took the expiry path, so nothing is written, and the record says expired.
-      done =
-        (await deps.approvals.transition(a.approval_id, 'pending_approval', {
-          status: 'expired',
-        })) ??
-        (a.result
-          ? null
-          : await deps.approvals.transition(a.approval_id, 'approved', { status: 'expired' }));
-    } else {
-      outcome = 'failed';
-      const error = failure;
-      done =
-        (await deps.approvals.transition(a.approval_id, 'approved', { status: 'failed', error })) ??
-        (await deps.approvals.transition(a.approval_id, 'pending_approval', {
-          status: 'failed',
-          error,
-        }));
-    }
-    const final = done ?? (await deps.approvals.get(a.approval_id)) ?? a;
+    const { outcome, final } = await lifecycle.conclude(a, event.outcome, {
+      ...(noteId ? { noteId } : {}),
+      failure,
+    });
     // Audited once: when this run moved the status, or when an earlier run moved it but failed
     // before its record was written (a retried Finish). `finished_at` marks the record written.
-    const target = TARGET_STATUS[outcome];
     let shown = final;
-    if (!final.finished_at && final.status === target) {
+    if (!final.finished_at && final.status === outcome) {
       await auditEvent(deps.audit, deps.clock, a.request_id, startedAt, {
-        ...approvalRecordFields(final),
-        outcome,
-        reason:
-          outcome === 'failed'
-            ? failure.code
-            : outcome === 'expired'
-              ? 'approval_expired'
-              : outcome === 'denied' && final.error?.code === CONTAINED_CANCEL
-                ? CONTAINED_CANCEL
-                : null,
-        response_status: null,
+        ...approvalEventFields(final),
         hubspot_calls: event.write?.calls ?? [],
       });
       // The update returns the item as now stored: a Slack message Notify stored meanwhile
       // (posted after the kill switch cancelled the approval) is in it, and updated below.
       shown =
-        (await deps.approvals.transition(final.approval_id, target, {
-          status: target,
+        (await lifecycle.annotate(final, {
           finished_at: new Date(deps.clock.now()).toISOString(),
         })) ?? final;
     }
@@ -459,7 +401,7 @@ const ACK: APIGatewayProxyResult = {
 export const SIGNING_SECRET_REFRESH_MS = 10_000;
 
 export function createSlackInteractionsHandler(deps: SlackDeps) {
-  const core = new ApprovalCore(deps.approvals, deps.clock, deps.rules);
+  const lifecycle = lifecycleOf(deps.approvals, deps.clock, deps.control, deps.rules);
   let lastRefresh = Number.NEGATIVE_INFINITY;
   /**
    * Verifies with the cached secret; on a bad signature, reads the secret again (at most once
@@ -504,9 +446,8 @@ export function createSlackInteractionsHandler(deps: SlackDeps) {
     const raw = event.isBase64Encoded
       ? Buffer.from(event.body ?? '', 'base64').toString('utf8')
       : (event.body ?? '');
-    const record = (
-      fields: Partial<AuditRecord> & Pick<AuditRecord, 'outcome' | 'response_status'>,
-    ) => auditEvent(deps.audit, deps.clock, requestId, startedAt, { route, ...fields });
+    const record = (fields: RecordFields) =>
+      auditEvent(deps.audit, deps.clock, requestId, startedAt, { route, ...fields });
 
     const verified = await verify({
       rawBody: raw,
@@ -558,30 +499,28 @@ export function createSlackInteractionsHandler(deps: SlackDeps) {
       return ACK;
     }
     try {
-      if (interaction.decision === 'approve') {
-        const control = await deps.control();
-        if (control.contained || control.readOnly) {
-          throw new AirlockError(
-            control.contained ? 'gateway_contained' : 'read_only_mode',
-            'Writes are stopped by the operator; the approval stays pending until they resume.',
-          );
-        }
-      }
-      const outcome = await core.decide({
-        approvalId: interaction.approvalId,
-        deciderId: interaction.userId,
-        decision: interaction.decision,
-      });
-      const fields = { ...base, ...approvalRecordFields(outcome.approval) };
+      // The decision's record first: a decision the state machine acts on is always audited
+      // (an approval whose record cannot be written is failed by the lifecycle, never run). It
+      // is this request's one final record; a failure to hand it on is logged, not recorded
+      // again, and the next click on the message sends the decision again (decidedButUnsent).
+      const outcome = await lifecycle.decide(
+        {
+          approvalId: interaction.approvalId,
+          deciderId: interaction.userId,
+          decision: interaction.decision,
+        },
+        (o) =>
+          record({
+            ...base,
+            ...approvalRecordFields(o.approval),
+            outcome: o.kind === 'recorded' ? 'pending_approval' : o.kind,
+            response_status: 200,
+          }),
+      );
       if (outcome.kind === 'recorded') {
-        await record({ ...fields, outcome: 'pending_approval', response_status: 200 });
         await tell(`Approval recorded; ${outcome.remaining} more approver(s) needed.`);
         return ACK;
       }
-      // The decision's record first: a decision the state machine acts on is always audited.
-      // It is this request's one final record; a failure to hand it on is logged, not recorded
-      // again, and the next click on the message sends the decision again (decidedButUnsent).
-      await record({ ...fields, outcome: outcome.kind, response_status: 200 });
       try {
         await resume(outcome.approval);
       } catch (sendErr) {

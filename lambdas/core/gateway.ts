@@ -1,35 +1,41 @@
-import { ApprovalCore, type ApprovalRules, cancelledByContain, noteInputOf } from './approvals';
-import { type AuditApproval, type AuditOutcome, type AuditRecord, lastCall } from './audit';
-import { BoundsError, clampDepth, parseBoundedJson, renderRaw } from './bounded';
+import {
+  ApprovalLifecycle,
+  type ApprovalRules,
+  CONTAINED_IN_FLIGHT,
+  containedError,
+  failureOf,
+  isWriteStopped,
+} from './approvals';
+import { type AuditOutcome, type AuditRecord, lastCall } from './audit';
+import {
+  approvalEventFields,
+  approvalFields,
+  approvalRecordFields,
+  buildAuditRecord,
+  type RecordFields,
+} from './audit-record';
+import { BoundsError, parseBoundedJson, renderRaw } from './bounded';
 import { catalogHash, findAction, openAiTools, type ValidatedAction } from './catalog';
 import { AirlockError, asAirlockError, errorAnswer, type HttpAnswer } from './errors';
-import { actionHash } from './hash';
 import { budgetKey } from './identity';
 import { checkPrompt, type PromptMode } from './policy';
-import {
-  type Approval,
-  type ApprovalStore,
-  type ApprovalWorkflow,
-  type AuditSink,
-  type CallContext,
-  type Clock,
-  type ControlState,
-  type HubSpotCall,
-  type HubSpotPort,
-  type IdSource,
-  type LimitWindow,
-  type Logger,
-  PendingCapReached,
-  type RateLimiter,
+import type {
+  Approval,
+  ApprovalStore,
+  ApprovalWorkflow,
+  AuditSink,
+  CallContext,
+  Clock,
+  ControlState,
+  HubSpotCall,
+  HubSpotPort,
+  IdSource,
+  LimitWindow,
+  Logger,
+  RateLimiter,
 } from './ports';
 import { isRead, runRead, searchesOf } from './reads';
-import {
-  CREDENTIAL_RULE,
-  containsSecret,
-  REDACTED,
-  redactSecrets,
-  valueHoldsSecret,
-} from './redact';
+import { CREDENTIAL_RULE, containsSecret, valueHoldsSecret } from './redact';
 import { auditFieldsOf, parseEnvelope, parseJson, screenStrings, validateAction } from './validate';
 
 export interface GatewayConfig {
@@ -100,42 +106,33 @@ export interface RequestMeta {
   startedAt: number;
 }
 
-type RecordFields = Partial<AuditRecord> & Pick<AuditRecord, 'outcome' | 'response_status'>;
-
 /**
  * The gateway's core: every route's behaviour, over ports. The local server and the Lambda
  * handlers are thin edges around these functions.
  */
 export class Gateway {
-  constructor(private readonly deps: GatewayDeps) {}
+  /** Every transition of a write goes through it (docs/ARCHITECTURE.md, "The approval lifecycle"). */
+  private readonly lifecycle: ApprovalLifecycle;
 
-  private iso(ms = this.deps.clock.now()): string {
-    return new Date(ms).toISOString();
+  constructor(private readonly deps: GatewayDeps) {
+    this.lifecycle = new ApprovalLifecycle({
+      approvals: deps.approvals,
+      clock: deps.clock,
+      control: deps.control,
+      rules: { userApprovers: deps.config.userApprovers },
+    });
   }
 
   /** Writes one audit record; throws `audit_unavailable` when the sink fails. */
   private async audit(meta: RequestMeta, fields: RecordFields): Promise<void> {
-    const calls = fields.hubspot_calls ?? [];
-    const record: AuditRecord = {
-      timestamp: this.iso(),
-      user_id: null,
-      agent_prompt: null,
-      ...lastCall(calls),
-      request_id: meta.requestId,
-      event: 'request',
-      route: meta.route,
-      action: null,
-      reason: null,
-      caller: null,
-      duration_ms: Math.max(0, this.deps.clock.now() - meta.startedAt),
-      ...fields,
-      // Whatever a caller sent is clamped before it is redacted, hashed or serialised.
-      structured_action: clampDepth(fields.structured_action ?? null),
-      hubspot_calls: calls,
-      catalog_hash: catalogHash(),
-    };
+    const record = buildAuditRecord(
+      meta,
+      fields,
+      this.deps.clock.now(),
+      this.deps.secrets?.() ?? [],
+    );
     try {
-      await this.deps.audit.append(redactSecrets(record, this.deps.secrets?.() ?? []));
+      await this.deps.audit.append(record);
     } catch (cause) {
       this.deps.log.error('audit write failed', {
         request_id: meta.requestId,
@@ -170,7 +167,6 @@ export class Gateway {
     try {
       await this.audit(meta, {
         ...fields,
-        ...(ruleOf(e.details).rule === CREDENTIAL_RULE ? this.splitSecretWithheld(fields) : {}),
         outcome,
         reason: e.code,
         ...ruleOf(e.details),
@@ -301,87 +297,32 @@ export class Gateway {
     action: ValidatedAction,
     fields: Partial<AuditRecord>,
   ): Promise<HttpAnswer> {
-    const now = this.deps.clock.now();
-    const approval: Approval = {
-      approval_id: this.deps.ids.approvalId(),
-      request_id: meta.requestId,
-      action,
-      action_hash: actionHash(action),
-      user_id: envelope.user_id,
-      agent_prompt: envelope.agent_prompt,
-      requested_by: caller.id,
-      status: 'pending_approval',
-      created_at: this.iso(now),
-      expires_at: this.iso(now + this.deps.config.approvalTtlMs),
-      required_approvals: this.deps.config.requiredApprovals?.[action.action] ?? 1,
-      approvals: [],
-      version: 0,
-    };
     // The store counts and creates in one atomic step (the slot is reserved as the approval is
     // stored), so simultaneous requests cannot overshoot a cap.
-    const caps = {
-      perUser: this.deps.config.maxPendingPerUser ?? 20,
-      total: this.deps.config.maxPending ?? 200,
-    };
-    try {
-      await this.deps.approvals.create(approval, caps);
-    } catch (err) {
-      if (!(err instanceof PendingCapReached)) {
-        // A store that cannot take the write now (contention, an outage) is a retryable 503.
-        throw new AirlockError(
-          'approvals_unavailable',
-          'The write could not be queued for approval now; nothing was queued. Retry later.',
-          { cause: err },
-        );
-      }
-      throw new AirlockError(
-        'rate_limited',
-        err.cap === 'per_user'
-          ? `${err.pending} writes of this user already wait for approval; wait for decisions before asking for more.`
-          : 'Too many writes wait for approval; wait for decisions before asking for more.',
-        { retryAfterSeconds: 60, details: { rule: 'pending_approvals' } },
-      );
-    }
-    // A `contain` whose sweep ran while this write was being stored would miss it: read the
-    // switch afresh now, and cancel the write as the sweep would have.
-    if ((await this.currentControl()).contained) {
-      await this.deps.approvals.transition(
-        approval.approval_id,
-        'pending_approval',
-        cancelledByContain(this.iso(), caller.id),
-      );
-      throw containedError(CONTAINED_IN_FLIGHT);
-    }
-    if (this.deps.workflow) {
-      try {
-        await this.deps.workflow.start(approval);
-      } catch (cause) {
-        await this.deps.approvals.transition(approval.approval_id, 'pending_approval', {
-          status: 'failed',
-          error: { code: 'approvals_unavailable', message: 'the approval flow could not start' },
-        });
-        throw new AirlockError(
-          'approvals_unavailable',
-          'The approval flow could not be started, so the write was not queued. Retry later.',
-          { cause },
-        );
-      }
-    }
-    try {
-      await this.audit(meta, {
-        ...fields,
-        outcome: 'pending_approval',
-        response_status: 202,
-        approval: approvalFields(approval),
-      });
-    } catch (err) {
+    const workflow = this.deps.workflow;
+    const approval = await this.lifecycle.request({
+      approvalId: this.deps.ids.approvalId(),
+      requestId: meta.requestId,
+      action,
+      userId: envelope.user_id,
+      agentPrompt: envelope.agent_prompt,
+      requestedBy: caller.id,
+      ttlMs: this.deps.config.approvalTtlMs,
+      requiredApprovals: this.deps.config.requiredApprovals?.[action.action] ?? 1,
+      caps: {
+        perUser: this.deps.config.maxPendingPerUser ?? 20,
+        total: this.deps.config.maxPending ?? 200,
+      },
+      ...(workflow ? { start: (a: Approval) => workflow.start(a) } : {}),
       // No record, no approval: a write nobody can trace must never be approvable.
-      await this.deps.approvals.transition(approval.approval_id, 'pending_approval', {
-        status: 'failed',
-        error: { code: 'audit_unavailable', message: 'the audit log was unavailable' },
-      });
-      throw err;
-    }
+      record: (a) =>
+        this.audit(meta, {
+          ...fields,
+          outcome: 'pending_approval',
+          response_status: 202,
+          approval: approvalFields(a),
+        }),
+    });
     return {
       status: 202,
       headers: {},
@@ -555,18 +496,6 @@ export class Gateway {
   }
 
   /**
-   * A credential split across fields shows in no one string, so redaction string by string
-   * would leave its parts in the record: then the record keeps none of what the agent sent.
-   */
-  private splitSecretWithheld(fields: Partial<AuditRecord>): Partial<AuditRecord> {
-    const secrets = this.deps.secrets?.() ?? [];
-    const sent = [fields.user_id, fields.agent_prompt, fields.structured_action];
-    return valueHoldsSecret(redactSecrets(sent, secrets), secrets)
-      ? { user_id: REDACTED, agent_prompt: REDACTED, structured_action: REDACTED }
-      : {};
-  }
-
-  /**
    * A request that carries one of the gateway's own credentials is refused: it would otherwise
    * be stored with a pending write, shown to approvers and written into HubSpot.
    */
@@ -640,54 +569,33 @@ export class Gateway {
       const seenHash = parseDecision(rawBody);
       // Locally, expiry is the gateway's to record (on AWS the state machine's timeout does it).
       await this.expireIfDue(found);
-      if (decision === 'approve') {
-        const control = await this.deps.control.read();
-        if (control.contained || control.readOnly) {
-          throw new AirlockError(
-            control.contained ? 'gateway_contained' : 'read_only_mode',
-            'Writes are stopped by the operator; the approval stays pending until they resume.',
+      const outcome = await this.lifecycle.decide(
+        { approvalId, deciderId: caller.id, decision, seenHash },
+        // The decision's record before anything acts on it; an approval whose record cannot be
+        // written never runs (the lifecycle fails it). An approval's record is not the final one
+        // of this call (the write's outcome is): no status yet.
+        (o) => {
+          fields = { ...fields, ...approvalRecordFields(o.approval) };
+          return this.audit(
+            meta,
+            o.kind === 'approved'
+              ? { ...fields, outcome: 'approved', response_status: null }
+              : {
+                  ...fields,
+                  outcome: o.kind === 'denied' ? 'denied' : 'pending_approval',
+                  response_status: 200,
+                },
           );
-        }
+        },
+      );
+      if (outcome.kind !== 'approved') {
+        return {
+          status: 200,
+          headers: {},
+          body: { request_id: meta.requestId, approval: approvalView(outcome.approval) },
+        };
       }
-      const outcome = await new ApprovalCore(this.deps.approvals, this.deps.clock, {
-        userApprovers: this.deps.config.userApprovers,
-      }).decide({
-        approvalId,
-        deciderId: caller.id,
-        decision,
-        seenHash,
-      });
       const decided = outcome.approval;
-      const status = outcome.kind === 'denied' ? 'denied' : 'approved';
-      if (outcome.kind === 'recorded') {
-        fields = { ...fields, ...approvalRecordFields(decided) };
-        await this.audit(meta, { ...fields, outcome: 'pending_approval', response_status: 200 });
-        return {
-          status: 200,
-          headers: {},
-          body: { request_id: meta.requestId, approval: approvalView(decided) },
-        };
-      }
-      fields = { ...fields, ...approvalRecordFields(decided) };
-      if (status === 'denied') {
-        await this.audit(meta, { ...fields, outcome: 'denied', response_status: 200 });
-        return {
-          status: 200,
-          headers: {},
-          body: { request_id: meta.requestId, approval: approvalView(decided) },
-        };
-      }
-      try {
-        // Not the final record of this call (the write's outcome is): no status yet.
-        await this.audit(meta, { ...fields, outcome: 'approved', response_status: null });
-      } catch (err) {
-        // An approval with no record must never run, nor stay approved without an outcome.
-        await this.deps.approvals.transition(approvalId, 'approved', {
-          status: 'failed',
-          error: { code: 'audit_unavailable', message: 'the audit log was unavailable' },
-        });
-        throw err;
-      }
       return await this.executeWrite(meta, decided, fields, calls);
     } catch (err) {
       return this.refuse(meta, err, { ...fields, hubspot_calls: calls });
@@ -700,31 +608,20 @@ export class Gateway {
     fields: Partial<AuditRecord>,
     calls: HubSpotCall[],
   ): Promise<HttpAnswer> {
-    const input = noteInputOf(approval, this.deps.secrets?.() ?? []);
-    const ctx: CallContext = {
-      deadline: this.deps.clock.now() + this.deps.config.requestDeadlineMs,
-      calls,
-      // The switch's last word, read afresh right before the note is sent: a `contain` (or
-      // read-only) that landed while this approval was being decided stops it here.
-      beforeWrite: async () => {
-        const stopped = writeStopped(await this.currentControl());
-        if (stopped) throw stopped;
-      },
-    };
     let noteId: string;
     try {
-      noteId = await this.deps.hubspot.createNote(input, ctx);
+      noteId = await this.lifecycle.execute(approval.approval_id, {
+        hubspot: this.deps.hubspot,
+        deadline: this.deps.clock.now() + this.deps.config.requestDeadlineMs,
+        calls,
+        secrets: this.deps.secrets?.() ?? [],
+      });
     } catch (err) {
       const e = asAirlockError(err);
-      const stopped = stoppedMessage(e);
-      // Decided once: a write stopped by the switch is failed (never pending or approved
-      // again), as any write that did not complete; the operator's `contain` sweep cancels
-      // only writes still pending.
-      const failed = await this.deps.approvals.transition(approval.approval_id, 'approved', {
-        status: 'failed',
-        error: { code: e.code, message: stopped ?? e.message },
-      });
-      if (stopped) {
+      // Decided once: a write that did not complete is failed (never pending or approved
+      // again); the operator's `contain` sweep cancels only writes still pending.
+      const failed = await this.lifecycle.fail(approval.approval_id, failureOf(e));
+      if (isWriteStopped(e)) {
         const answer = errorAnswer(meta.requestId, e);
         await this.audit(meta, {
           ...fields,
@@ -739,10 +636,7 @@ export class Gateway {
       }
       throw e;
     }
-    const done = await this.deps.approvals.transition(approval.approval_id, 'approved', {
-      status: 'completed',
-      result: { note_id: noteId },
-    });
+    const done = await this.lifecycle.complete(approval.approval_id, noteId);
     await this.audit(meta, {
       ...fields,
       ...approvalRecordFields(done ?? { ...approval, result: { note_id: noteId } }),
@@ -763,52 +657,31 @@ export class Gateway {
     // With an approval workflow (AWS) its timeout records the expiry, once; here it would be
     // recorded twice. The approval core refuses a late decision either way.
     if (this.deps.workflow) return approval;
-    if (Date.parse(approval.expires_at) > this.deps.clock.now()) return approval;
-    const expired = await this.deps.approvals.transition(approval.approval_id, 'pending_approval', {
-      status: 'expired',
-    });
-    if (!expired) return (await this.deps.approvals.get(approval.approval_id)) ?? approval;
-    await this.auditApprovalEvent(expired, 'expired', 'approval_expired');
+    const expired = await this.lifecycle.expireIfDue(approval);
+    if (!expired) {
+      if (Date.parse(approval.expires_at) > this.deps.clock.now()) return approval;
+      return (await this.deps.approvals.get(approval.approval_id)) ?? approval;
+    }
+    await this.auditApprovalEvent(expired);
     return expired;
   }
 
   /**
    * After a restart: a write that was approved but has no outcome may or may not have reached
-   * HubSpot. It is never sent again (that could write twice); it is marked failed and audited,
-   * so the operator checks HubSpot for it.
+   * HubSpot. It is never sent again (that could write twice): the lifecycle settles it (failed,
+   * `interrupted`, unless its note is kept) and each is audited, so the operator checks HubSpot.
    */
   async failInterrupted(): Promise<number> {
-    let count = 0;
-    for (const a of await this.deps.approvals.listByStatus('approved')) {
-      const failed = await this.deps.approvals.transition(a.approval_id, 'approved', {
-        status: 'failed',
-        error: {
-          code: 'interrupted',
-          message: 'The gateway stopped while this write was running; check HubSpot for the note.',
-        },
-      });
-      if (!failed) continue;
-      count += 1;
-      await this.auditApprovalEvent(failed, 'failed', 'interrupted');
-    }
-    return count;
+    const moved = await this.lifecycle.recoverInterrupted();
+    for (const a of moved) await this.auditApprovalEvent(a);
+    return moved.length;
   }
 
   /** The record of an approval event that no caller triggered (an expiry, a recovery). */
-  private async auditApprovalEvent(
-    approval: Approval,
-    outcome: AuditOutcome,
-    reason: string,
-  ): Promise<void> {
+  private async auditApprovalEvent(approval: Approval): Promise<void> {
     await this.audit(
       { requestId: approval.request_id, route: null, startedAt: this.deps.clock.now() },
-      {
-        ...approvalRecordFields(approval),
-        event: 'approval',
-        outcome,
-        reason,
-        response_status: null,
-      },
+      approvalEventFields(approval),
     );
   }
 
@@ -837,62 +710,6 @@ function ruleOf(details: unknown): { rule?: string } {
   return typeof rule === 'string' ? { rule } : {};
 }
 
-/** The rule of a refusal by a switch that was turned on while the work was in flight. */
-export const CONTAINED_IN_FLIGHT = 'contained_in_flight';
-export const READ_ONLY_IN_FLIGHT = 'read_only_in_flight';
-
-/**
- * What an approval stopped right before its write says (`error.message`, code
- * `gateway_contained` or `read_only_mode`): local and AWS alike.
- */
-export const WRITE_STOPPED_MESSAGE = {
-  gateway_contained:
-    'the kill switch was on when the write was about to be sent; nothing was written',
-  read_only_mode: 'read-only mode was on when the write was about to be sent; nothing was written',
-} as const;
-
-function containedError(rule?: string): AirlockError {
-  return new AirlockError(
-    'gateway_contained',
-    'The gateway is contained by its operator (kill switch); no action runs until it is released.',
-    rule ? { details: { rule } } : {},
-  );
-}
-
-/**
- * The guard an approved write awaits right before it is sent ({@link CallContext.beforeWrite}):
- * the switch read afresh; either flag on stops the write.
- */
-export function writeStopped(control: {
-  contained: boolean;
-  readOnly: boolean;
-}): AirlockError | null {
-  if (control.contained) {
-    return new AirlockError(
-      'gateway_contained',
-      'The kill switch was turned on before this write was sent to HubSpot: nothing was written, and the approval is marked failed.',
-      { details: { rule: CONTAINED_IN_FLIGHT } },
-    );
-  }
-  if (control.readOnly) {
-    return new AirlockError(
-      'read_only_mode',
-      'Read-only mode was turned on before this write was sent to HubSpot: nothing was written, and the approval is marked failed.',
-      { details: { rule: READ_ONLY_IN_FLIGHT } },
-    );
-  }
-  return null;
-}
-
-/** The stored message when `e` is a write stopped by {@link writeStopped}, else null. */
-function stoppedMessage(e: AirlockError): string | null {
-  const rule = ruleOf(e.details).rule;
-  if (rule !== CONTAINED_IN_FLIGHT && rule !== READ_ONLY_IN_FLIGHT) return null;
-  return e.code === 'gateway_contained' || e.code === 'read_only_mode'
-    ? WRITE_STOPPED_MESSAGE[e.code]
-    : null;
-}
-
 /** A decision's body: `{"action_hash": "<the hash the approver was shown>"}`. */
 function parseDecision(rawBody: string): string {
   let hash: unknown;
@@ -912,28 +729,6 @@ function parseDecision(rawBody: string): string {
     );
   }
   return hash;
-}
-
-export function approvalFields(a: Approval): AuditApproval {
-  return {
-    approval_id: a.approval_id,
-    request_id: a.request_id,
-    action_hash: a.action_hash,
-    approver: a.decided_by ?? null,
-    decided_at: a.decided_at ?? null,
-    expires_at: a.expires_at,
-    ...(a.result?.note_id ? { note_id: a.result.note_id } : {}),
-  };
-}
-
-export function approvalRecordFields(a: Approval): Partial<AuditRecord> {
-  return {
-    user_id: a.user_id,
-    agent_prompt: a.agent_prompt,
-    structured_action: a.action,
-    action: a.action.action,
-    approval: approvalFields(a),
-  };
 }
 
 /** What an approver sees of an approval: everything needed to decide, nothing secret. */

@@ -1,7 +1,5 @@
-import { CONTAINED_CANCEL, cancelledByContain } from './approvals';
-import type { AuditRecord } from './audit';
-import { catalogHash } from './catalog';
-import { approvalRecordFields } from './gateway';
+import { ApprovalLifecycle } from './approvals';
+import { approvalEventFields, buildAuditRecord, type RecordFields } from './audit-record';
 import type {
   Approval,
   ApprovalStore,
@@ -11,7 +9,6 @@ import type {
   ControlSwitch,
   Logger,
 } from './ports';
-import { redactSecrets } from './redact';
 
 /**
  * The operator's commands (incident response), over ports: the local server and the AWS ops
@@ -137,6 +134,8 @@ export class Operator {
         read_only: control.readOnly,
         changed,
       },
+      outcome: 'completed',
+      response_status: 200,
     });
     if (command !== 'contain') return { command, control, changed, cancelled: [] };
     const sweep = await this.sweepPending(meta);
@@ -175,11 +174,7 @@ export class Operator {
     for (const a of pending) {
       let done: Approval | null;
       try {
-        done = await this.deps.approvals.transition(
-          a.approval_id,
-          'pending_approval',
-          cancelledByContain(new Date(this.deps.clock.now()).toISOString(), meta.by),
-        );
+        done = await this.lifecycle().cancel(a.approval_id, meta.by);
       } catch (err) {
         complete = false;
         this.deps.log.error('cancelling a pending write failed', {
@@ -195,16 +190,7 @@ export class Operator {
         if (this.deps.cancelled) {
           await this.deps.cancelled(done);
         } else {
-          await this.record(
-            { ...meta, requestId: done.request_id },
-            {
-              ...approvalRecordFields(done),
-              event: 'approval',
-              outcome: 'denied',
-              reason: CONTAINED_CANCEL,
-              response_status: null,
-            },
-          );
+          await this.record({ ...meta, requestId: done.request_id }, approvalEventFields(done));
         }
       } catch (err) {
         // The write is cancelled either way (its status is denied, so it can never run).
@@ -225,31 +211,32 @@ export class Operator {
     outcome: 'completed' | 'rejected' | 'failed' = 'completed',
     reason: string | null = null,
   ): Promise<void> {
-    await this.record(meta, { action, structured_action: details, outcome, reason });
+    await this.record(meta, {
+      action,
+      structured_action: details,
+      outcome,
+      reason,
+      response_status: 200,
+    });
   }
 
-  private async record(meta: CommandMeta, fields: Partial<AuditRecord>): Promise<void> {
-    const record: AuditRecord = {
-      timestamp: new Date(this.deps.clock.now()).toISOString(),
-      user_id: null,
-      agent_prompt: null,
-      structured_action: null,
-      hubspot_endpoint: null,
-      hubspot_status: null,
-      hubspot_calls: [],
-      request_id: meta.requestId,
-      event: 'control',
-      route: meta.route,
-      action: null,
-      outcome: 'completed',
-      reason: null,
-      caller: meta.by,
-      response_status: 200,
-      duration_ms: Math.max(0, this.deps.clock.now() - meta.startedAt),
-      ...fields,
-      catalog_hash: catalogHash(),
-    };
-    await this.deps.audit.append(redactSecrets(record, this.deps.secrets?.() ?? []));
+  /** A command's record (`event: 'control'`, by the operator), through the one builder. */
+  private async record(meta: CommandMeta, fields: RecordFields): Promise<void> {
+    const record = buildAuditRecord(
+      meta,
+      { event: 'control', caller: meta.by, ...fields },
+      this.deps.clock.now(),
+      this.deps.secrets?.() ?? [],
+    );
+    await this.deps.audit.append(record);
+  }
+
+  private lifecycle(): ApprovalLifecycle {
+    return new ApprovalLifecycle({
+      approvals: this.deps.approvals,
+      clock: this.deps.clock,
+      control: this.deps.control,
+    });
   }
 }
 

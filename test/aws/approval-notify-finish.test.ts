@@ -10,6 +10,7 @@ import { actionHash } from '../../lambdas/core/hash';
 import type { Approval } from '../../lambdas/core/ports';
 import type { SlackMessage } from '../../lambdas/slack/message';
 import { type DynaliteApprovals, startDynaliteApprovals } from '../helpers/dynalite';
+import { FAKE_HUBSPOT_TOKEN, FAKE_SLACK_TOKEN } from '../helpers/fake-credentials';
 
 const action = {
   action: 'create_note' as const,
@@ -188,5 +189,22 @@ describe('the Notify and Finish tasks', () => {
       ['failed', 'Airlock.WriteRefused'],
     ]);
     expect(JSON.stringify(records)).not.toContain('pat-na1');
+  });
+
+  it('Finish and the Slack records redact a credential held in the approval, as every path does', async () => {
+    // The gateway refuses a request that carries a credential, so one can only be in an
+    // approval stored by other means (an older version, a hand-edited table): the record of
+    // its flow still never carries it.
+    const a = await create('apr_secret', {
+      status: 'approved',
+      agent_prompt: `Log it; token ${FAKE_HUBSPOT_TOKEN}`,
+      user_id: `u-${FAKE_SLACK_TOKEN}`,
+    });
+    await finish()({ approval_id: a.approval_id, outcome: 'completed', note_id: '5400000123' });
+    expect(records.map((r) => r.outcome)).toEqual(['completed']);
+    const text = JSON.stringify(records);
+    expect(text).not.toContain(FAKE_HUBSPOT_TOKEN);
+    expect(text).not.toContain(FAKE_SLACK_TOKEN);
+    expect(text).toContain('[REDACTED]');
   });
 });

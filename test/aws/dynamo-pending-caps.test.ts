@@ -7,7 +7,7 @@ import {
 } from '../../lambdas/adapters/aws/dynamo-approval-store';
 import { jsonLogger } from '../../lambdas/adapters/json-logger';
 import { createFinishHandler } from '../../lambdas/aws/approval-flow-handlers';
-import { ApprovalCore } from '../../lambdas/core/approvals';
+import { ApprovalLifecycle } from '../../lambdas/core/approvals';
 import type { AuditRecord } from '../../lambdas/core/audit';
 import { Gateway } from '../../lambdas/core/gateway';
 import { actionHash } from '../../lambdas/core/hash';
@@ -136,7 +136,11 @@ describe('the caps on pending approvals, in DynamoDB', () => {
 
   it('gives the slot back on every way out of pending_approval, through the real paths', async () => {
     const full = { perUser: 1, total: 1000 };
-    const core = new ApprovalCore(store, clock);
+    const core = new ApprovalLifecycle({
+      approvals: store,
+      clock,
+      control: { read: async () => ({ contained: false, readOnly: false }) },
+    });
     const records: AuditRecord[] = [];
     const sink = { append: async (r: AuditRecord) => void records.push(r) };
     const slack = { post: async () => ({ channel: 'C', ts: '1' }), update: async () => undefined };
@@ -200,7 +204,11 @@ describe('the caps on pending approvals, in DynamoDB', () => {
   it('moves no slot on transitions that stay in pending_approval or start outside it', async () => {
     const a = approval('u-stay', { required_approvals: 2 });
     await store.create(a, CAPS);
-    const core = new ApprovalCore(store, clock);
+    const core = new ApprovalLifecycle({
+      approvals: store,
+      clock,
+      control: { read: async () => ({ contained: false, readOnly: false }) },
+    });
     // The two-person rule: the first approval is counted, the write still waits.
     const first = await core.decide({
       approvalId: a.approval_id,

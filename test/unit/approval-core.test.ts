@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { FileApprovalStore } from '../../lambdas/adapters/local/approval-store';
-import { ApprovalCore } from '../../lambdas/core/approvals';
+import { ApprovalLifecycle } from '../../lambdas/core/approvals';
 import { AirlockError } from '../../lambdas/core/errors';
 import { actionHash } from '../../lambdas/core/hash';
 import type { Approval } from '../../lambdas/core/ports';
@@ -29,7 +29,9 @@ describe('the approval core', () => {
   let dir: string;
   let store: FileApprovalStore;
   let now = Date.parse('2026-11-29T10:30:00.000Z');
-  const core = () => new ApprovalCore(store, { now: () => now });
+  const open = { read: async () => ({ contained: false, readOnly: false }) };
+  const core = () =>
+    new ApprovalLifecycle({ approvals: store, clock: { now: () => now }, control: open });
   const codeOf = (p: Promise<unknown>) =>
     p.then(
       () => 'no error',
@@ -105,13 +107,12 @@ describe('the approval core', () => {
 
   it('refuses the person who asked when the deployment maps their user id to that approver', async () => {
     await store.create(approval());
-    const mapped = new ApprovalCore(
-      store,
-      { now: () => now },
-      {
-        userApprovers: { 'u-requester': ['U-REQUESTER'] },
-      },
-    );
+    const mapped = new ApprovalLifecycle({
+      approvals: store,
+      clock: { now: () => now },
+      control: open,
+      rules: { userApprovers: { 'u-requester': ['U-REQUESTER'] } },
+    });
     expect(
       await codeOf(
         mapped.decide({ approvalId: 'apr_1', deciderId: 'u-requester', decision: 'approve' }),
