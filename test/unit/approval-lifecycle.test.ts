@@ -62,15 +62,18 @@ describe('the approval lifecycle', () => {
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
   /** The steps an adapter drives directly, each as the lifecycle's own method. */
-  const DIRECT: [Step, (l: ApprovalLifecycle, a: Approval) => Promise<unknown>][] = Object.entries({
-    cancel: (l, a) => l.cancel(a.approval_id, 'operator'),
-    expire: (l, a) => l.expireIfDue(a),
-    time_out: (l, a) => l.timeOut(a),
-    abandon: (l, a) => l.abandon(a.approval_id, { code: 'approvals_unavailable', message: 'x' }),
-    complete: (l, a) => l.complete(a.approval_id, '5400000001'),
-    fail: (l: ApprovalLifecycle, a: Approval) =>
-      l.fail(a.approval_id, { code: 'hubspot_error', message: 'x' }),
-  }) as never;
+  type Run = (l: ApprovalLifecycle, a: Approval) => Promise<unknown>;
+  const DIRECT: [Step, Run][] = [
+    ['cancel', (l, a) => l.cancel(a.approval_id, 'operator')],
+    ['expire', (l, a) => l.expireIfDue(a)],
+    ['time_out', (l, a) => l.timeOut(a)],
+    [
+      'abandon',
+      (l, a) => l.abandon(a.approval_id, { code: 'approvals_unavailable', message: 'x' }),
+    ],
+    ['complete', (l, a) => l.complete(a.approval_id, '5400000001')],
+    ['fail', (l, a) => l.fail(a.approval_id, { code: 'hubspot_error', message: 'x' })],
+  ];
 
   for (const [step, run] of DIRECT) {
     const { from, to } = TRANSITIONS[step];
