@@ -1,12 +1,13 @@
 /**
  * `npm run bench:structure [-- --root DIR]`: the shape of the non-test source, for a
  * before/after comparison of a restructuring. Prints lines per folder, the ten largest source
- * files, the import graph's cycles, `lib/`'s imports of runtime code, and a copy-paste report
+ * files and functions, the import graph's cycles, `lib/`'s imports of runtime code, and a copy-paste report
  * (jscpd, fetched by `npx` at run time: it is not a dependency). Figures, not a test.
  */
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import ts from 'typescript';
 import {
   importCycles,
   importGraph,
@@ -76,6 +77,57 @@ console.log(
   `\nruntime code that lib/ and bin/ load (outside ${LIB_MAY_LOAD.join(', ')}): ${runtimeReach.length}`,
 );
 for (const l of runtimeReach) console.log(`  ${l}`);
+
+/** A function's name as a reader finds it: its own, its variable's, or its property's. */
+function functionName(node: ts.Node, text: ts.SourceFile): string {
+  const named = node as ts.Node & { name?: ts.Node };
+  if (named.name) return named.name.getText(text);
+  if (ts.isConstructorDeclaration(node)) return 'constructor';
+  const parent = node.parent;
+  if (parent && (ts.isVariableDeclaration(parent) || ts.isPropertyAssignment(parent))) {
+    return parent.name.getText(text);
+  }
+  if (parent && ts.isCallExpression(parent))
+    return `(argument of ${parent.expression.getText(text).slice(0, 30)})`;
+  return '(anonymous)';
+}
+
+/** Every function, method and arrow function of `files`, with its line count (nested ones too). */
+function functionSizes(
+  inFiles: readonly string[],
+): { name: string; where: string; lines: number }[] {
+  const out: { name: string; where: string; lines: number }[] = [];
+  for (const f of inFiles) {
+    const text = ts.createSourceFile(
+      f,
+      readFileSync(path.join(root, f), 'utf8'),
+      ts.ScriptTarget.Latest,
+      true,
+    );
+    const visit = (node: ts.Node) => {
+      if (ts.isFunctionLike(node) && 'body' in node && node.body) {
+        const first = text.getLineAndCharacterOfPosition(node.getStart(text)).line;
+        const last = text.getLineAndCharacterOfPosition(node.getEnd()).line;
+        out.push({
+          name: functionName(node, text),
+          where: `${f}:${first + 1}`,
+          lines: last - first + 1,
+        });
+      }
+      ts.forEachChild(node, visit);
+    };
+    visit(text);
+  }
+  return out;
+}
+
+console.log('\nten largest functions (lambdas/, lib/)');
+const functions = functionSizes(
+  files.filter((f) => f.startsWith('lambdas/') || f.startsWith('lib/')),
+);
+for (const fn of functions.sort((a, b) => b.lines - a.lines).slice(0, 10)) {
+  console.log(`  ${String(fn.lines).padStart(6)}  ${fn.name}  ${fn.where}`);
+}
 
 console.log(
   `\ncopy-paste report (npx ${JSCPD}, non-test TypeScript, at least 6 lines / 50 tokens)`,

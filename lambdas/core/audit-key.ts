@@ -20,8 +20,20 @@ export const HOUR_MS = 3_600_000;
 
 /** `YYYY/MM/DD/HH` of the UTC hour starting at `hourStart` (epoch ms). */
 export function hourPath(hourStart: number): string {
-  const t = new Date(hourStart).toISOString();
+  return hourPathOf(new Date(hourStart).toISOString());
+}
+
+/** `YYYY/MM/DD/HH` of an ISO 8601 UTC time, as written (the audit and digest keys' hour). */
+function hourPathOf(t: string): string {
   return `${t.slice(0, 4)}/${t.slice(5, 7)}/${t.slice(8, 10)}/${t.slice(11, 13)}`;
+}
+
+/** The pattern of {@link hourPath}'s `YYYY/MM/DD/HH`, its four parts captured. */
+export const HOUR_PATH_PATTERN = String.raw`(\d{4})/(\d{2})/(\d{2})/(\d{2})`;
+
+/** The hour (epoch ms) of a match whose first four captures are {@link HOUR_PATH_PATTERN}'s. */
+export function hourOfMatch(m: RegExpExecArray): number {
+  return Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4]));
 }
 
 /** The key prefix of the audit objects of the hour starting at `hourStart`. */
@@ -37,7 +49,7 @@ export function keyRequestId(requestId: string): string {
 /** The key a record is written under (each call a new one: the last part is random). */
 export function auditKey(prefix: string, record: AuditRecord): string {
   const t = record.timestamp; // ISO 8601, UTC
-  const hour = `${t.slice(0, 4)}/${t.slice(5, 7)}/${t.slice(8, 10)}/${t.slice(11, 13)}`;
+  const hour = hourPathOf(t);
   const stamp = t.replace(/[:.]/g, '');
   const random = randomBytes(4).toString('hex');
   return `${prefix}${hour}/${stamp}_${keyRequestId(record.request_id)}_${record.outcome}_${random}.json`;
@@ -56,11 +68,12 @@ export interface AuditKeyParts {
 
 const nameOf = (key: string) => key.slice(key.lastIndexOf('/') + 1);
 
+const AUDIT_KEY_HOUR = new RegExp(`${HOUR_PATH_PATTERN}/[^/]*$`);
+
 /** The hour (epoch ms) of the `…/YYYY/MM/DD/HH/<name>` an audit key sits under, or null. */
 export function hourOfAuditKey(key: string): number | null {
-  const m = /(\d{4})\/(\d{2})\/(\d{2})\/(\d{2})\/[^/]*$/.exec(key);
-  if (!m) return null;
-  return Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4]));
+  const m = AUDIT_KEY_HOUR.exec(key);
+  return m ? hourOfMatch(m) : null;
 }
 
 /** The record time written into an audit key (`…/2026-11-29T101530123Z_…`), epoch ms, or null. */

@@ -205,7 +205,17 @@ function email(
 
 /** A fresh copy of the demo CRM (callers may mutate it). */
 export function demoSeed(): CrmSeed {
-  const companies: CrmRecord[] = [
+  return {
+    contacts: demoContacts(),
+    companies: demoCompanies(),
+    emails: demoEmails(),
+    notes: demoNotes(),
+  };
+}
+
+/** The demo companies. */
+function demoCompanies(): CrmRecord[] {
+  return [
     company(
       COMPANY.acme,
       'Acme Corp',
@@ -277,8 +287,11 @@ export function demoSeed(): CrmSeed {
       '2026-03-17T12:00:00.000Z',
     ),
   ];
+}
 
-  const contacts: CrmRecord[] = [
+/** The demo contacts. */
+function demoContacts(): CrmRecord[] {
+  return [
     contact(
       CONTACT.janeCooper,
       'Jane',
@@ -430,9 +443,12 @@ export function demoSeed(): CrmSeed {
       '2026-01-12T16:00:00.000Z',
     ),
   ];
+}
 
+/** The demo emails, sent from or to our sales address. */
+function demoEmails(): CrmRecord[] {
   const ours = 'sales@crm-airlock.example';
-  const emails: CrmRecord[] = [
+  return [
     email(
       EMAIL.acmeIntro,
       '2026-05-04T09:15:00.000Z',
@@ -544,8 +560,11 @@ export function demoSeed(): CrmSeed {
       [],
     ),
   ];
+}
 
-  const notes: CrmRecord[] = [
+/** The demo notes. */
+function demoNotes(): CrmRecord[] {
+  return [
     {
       id: NOTE.acmeSso,
       properties: {
@@ -567,6 +586,4 @@ export function demoSeed(): CrmSeed {
       associations: { company: [COMPANY.globex] },
     },
   ];
-
-  return { contacts, companies, emails, notes };
 }

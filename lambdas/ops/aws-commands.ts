@@ -21,9 +21,8 @@ import {
   resolveStack,
   type StackOutputs,
 } from './aws-stack';
-import type { StatusView } from './cli';
-import type { Evidence } from './local-commands';
-import { type RotationResult, rotateAws } from './rotate';
+import type { Evidence, StatusView } from './results';
+import { type RotateWhich, type RotationResult, rotateAws } from './rotate';
 import type { TimeWindow } from './time-window';
 
 /**
@@ -32,8 +31,6 @@ import type { TimeWindow } from './time-window';
  * a day covers the default approval expiry (1 h) many times over; `--lookback` widens it.
  */
 export const DEFAULT_LOOKBACK_MS = 24 * 3_600_000;
-
-export type RotateWhich = 'read' | 'write' | 'slack-bot' | 'slack-signing';
 
 export interface AwsOps {
   status(nowMs: number): Promise<StatusView>;

@@ -7,7 +7,7 @@ import { type CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/clien
 import { type CloudWatchClient, DescribeAlarmsCommand } from '@aws-sdk/client-cloudwatch';
 import { InvokeCommand, type LambdaClient } from '@aws-sdk/client-lambda';
 import { GetCallerIdentityCommand, type STSClient } from '@aws-sdk/client-sts';
-import type { OpsEvent, OpsResult } from '../aws/ops-handler';
+import type { OpsEvent, OpsResult } from '../aws/ops/contract';
 
 /** The stack outputs the CLI reads, by the name it uses; `lib/airlock-stack.ts` declares them. */
 export const STACK_OUTPUTS = {

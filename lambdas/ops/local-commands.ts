@@ -4,25 +4,12 @@
  * work even while the gateway is stopped).
  */
 import path from 'node:path';
-import { type ChainMaterial, verifyLocalWindow } from '../adapters/local/audit-verify';
-import type { AuditRecord } from '../core/audit';
-import type { DigestMaterial } from '../core/evidence/digest';
-import type { IntegrityResult, StoredRecord } from '../core/evidence/types';
+import { verifyLocalWindow } from '../adapters/local/audit-verify';
 import type { ControlCommand, ControlResult } from '../core/operator';
 import { readOperatorKey } from '../local/keys';
-import type { StatusView } from './cli';
+import type { Evidence, StatusView } from './results';
 import type { RotationResult } from './rotate';
 import type { TimeWindow } from './time-window';
-
-export interface Evidence {
-  integrity: IntegrityResult;
-  records: StoredRecord[];
-  /** Records before the window, for checks that look back (a write's approval). */
-  context: AuditRecord[];
-  material: ChainMaterial | DigestMaterial;
-  /** What the check let through on the operator's word (`--allow-stale-head`), for stderr. */
-  warnings?: string[];
-}
 
 export interface LocalOps {
   url: string;

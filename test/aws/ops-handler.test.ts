@@ -14,12 +14,10 @@ import {
   type SlackApi,
 } from '../../lambdas/aws/approval-flow-handlers';
 import { createHubSpotCallHandler } from '../../lambdas/aws/hubspot-call-handler';
-import {
-  createOpsHandler,
-  type OpsDeps,
-  type OpsResult,
-  RESWEEP_AFTER_MS,
-} from '../../lambdas/aws/ops-handler';
+import { RESWEEP_AFTER_MS } from '../../lambdas/aws/ops/contain';
+import type { OpsResult } from '../../lambdas/aws/ops/contract';
+import type { OpsDeps } from '../../lambdas/aws/ops/deps';
+import { createOpsHandler } from '../../lambdas/aws/ops-handler';
 import { createValidationHandler } from '../../lambdas/aws/validation-handler';
 import type { AuditRecord } from '../../lambdas/core/audit';
 import { actionHash } from '../../lambdas/core/hash';
@@ -515,6 +513,41 @@ describe('the ops function', () => {
           caller,
         }),
       ]);
+    },
+  );
+
+  it.each([
+    [
+      'status',
+      { command: 'status' as const, by: OPERATOR },
+      "The status could not be read (TableGone); see the ops function's log.",
+    ],
+    [
+      'release',
+      { command: 'release' as const, by: OPERATOR, reason: 'drill' },
+      'The command did not complete (TableGone). The switch may already have moved: run status to see where it stands, then run the command again.',
+    ],
+  ])(
+    'answers a %s whose store fails with what to do next, and audits it as failed',
+    async (_what, event, message) => {
+      const broken = control();
+      const gone = Object.assign(new Error('the control table is gone'), { name: 'TableGone' });
+      broken.read = async () => Promise.reject(gone);
+      broken.snapshot = async () => Promise.reject(gone);
+      broken.stored = async () => Promise.reject(gone);
+      broken.setStored = async () => Promise.reject(gone);
+      const result = await ops({ control: broken })(event);
+      expect(result).toEqual({
+        ok: false,
+        request_id: expect.stringMatching(/^ops-test\d+$/),
+        error: { code: 'internal_error', message },
+      });
+      expect(audit.at(-1)).toMatchObject({
+        event: 'control',
+        action: event.command,
+        outcome: 'failed',
+        caller: OPERATOR,
+      });
     },
   );
 

@@ -19,7 +19,8 @@ import {
   type SlackDeps,
 } from '../../lambdas/aws/approval-flow-handlers';
 import { createHubSpotCallHandler } from '../../lambdas/aws/hubspot-call-handler';
-import { createOpsHandler, type OpsControl } from '../../lambdas/aws/ops-handler';
+import type { OpsControl } from '../../lambdas/aws/ops/deps';
+import { createOpsHandler } from '../../lambdas/aws/ops-handler';
 import type { AuditRecord } from '../../lambdas/core/audit';
 import { companySearch } from '../../lambdas/core/reads';
 import {

@@ -1,5 +1,5 @@
 import * as z from 'zod';
-import { HOUR_MS, hourPath } from '../audit-key';
+import { HOUR_MS, HOUR_PATH_PATTERN, hourOfMatch, hourPath } from '../audit-key';
 import { iso } from './verify-kit';
 
 /**
@@ -65,24 +65,26 @@ export function digestKey(hourStart: number, digestPrefix = DEFAULT_DIGEST_PREFI
   return `${digestPrefix}${hourPath(hourStart)}.json`;
 }
 
+/** The end of a digest key, `YYYY/MM/DD/HH.json`; {@link DIGEST_NAME} is all of it after the prefix. */
+const DIGEST_TAIL = new RegExp(`${HOUR_PATH_PATTERN}\\.json$`);
+const DIGEST_NAME = new RegExp(`^${HOUR_PATH_PATTERN}\\.json$`);
+
 /** The hour (epoch ms) a digest key covers, or null when the key is not a digest's. */
 export function hourOfDigestKey(key: string, digestPrefix: string): number | null {
   if (!key.startsWith(digestPrefix)) return null;
-  const rest = key.slice(digestPrefix.length);
-  return /^\d{4}\/\d{2}\/\d{2}\/\d{2}\.json$/.test(rest) ? hourOfKeyText(rest) : null;
+  const m = DIGEST_NAME.exec(key.slice(digestPrefix.length));
+  return m ? hourOfMatch(m) : null;
 }
 
 /** The hour a digest key names (`…/YYYY/MM/DD/HH.json`, any prefix), or null. */
 export function hourOfKeyText(key: string): number | null {
-  const m = /(\d{4})\/(\d{2})\/(\d{2})\/(\d{2})\.json$/.exec(key);
-  if (!m) return null;
-  return Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4]));
+  const m = DIGEST_TAIL.exec(key);
+  return m ? hourOfMatch(m) : null;
 }
 
 /** The key of the digest of `hour`, with the same prefix as the digest key `like`. */
 export function digestKeyLike(like: string, hour: number): string {
-  const prefix = like.replace(/\d{4}\/\d{2}\/\d{2}\/\d{2}\.json$/, '');
-  return digestKey(hour, prefix);
+  return digestKey(hour, like.replace(DIGEST_TAIL, ''));
 }
 
 /** The digest prefixes of the UTC days holding the hours in [fromHour, toHour]. */
