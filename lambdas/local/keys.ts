@@ -1,6 +1,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
+import type { Caller } from '../core/gateway';
 
 export interface LocalKeys {
   apiKey: string;
@@ -90,4 +91,25 @@ const digest = (s: string) => createHash('sha256').update(s).digest();
 /** Compares a presented key with the expected one in constant time. */
 export function keyMatches(presented: string, expected: string): boolean {
   return timingSafeEqual(digest(presented), digest(expected));
+}
+
+/**
+ * Who presents `authorization` (`Bearer <key>`): the agent, the approver or the operator, or
+ * null for anything else.
+ */
+export function callerOf(
+  authorization: string | undefined,
+  keys: Pick<LocalKeys, 'apiKey' | 'approverKey' | 'operatorKey'>,
+): Caller | null {
+  const match =
+    typeof authorization === 'string' ? /^Bearer ([\x21-\x7e]{1,512})$/.exec(authorization) : null;
+  if (!match?.[1]) return null;
+  // Every comparison always runs, so timing tells nothing about which key was close.
+  const isAgent = keyMatches(match[1], keys.apiKey);
+  const isApprover = keyMatches(match[1], keys.approverKey);
+  const isOperator = keyMatches(match[1], keys.operatorKey);
+  if (isAgent) return { id: 'local-agent-key', role: 'agent' };
+  if (isApprover) return { id: 'local-approver-key', role: 'approver' };
+  if (isOperator) return { id: 'local-operator-key', role: 'operator' };
+  return null;
 }
