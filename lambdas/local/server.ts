@@ -107,27 +107,19 @@ export function createLocalServer(options: LocalServerOptions) {
     const method = req.method ?? 'GET';
     // The target exactly as sent; only origin-form is routed, on the raw path (edge.ts).
     const target = req.url ?? '';
-    const targetError = checkRequestTarget(target);
-    if (targetError) {
+    // A target that is not origin-form, or not exactly one Host: refused before any route.
+    const early = [
+      { error: checkRequestTarget(target), route: 'invalid target', close: false },
+      { error: checkHost(req), route: 'no single Host', close: true },
+    ].find((c) => c.error !== null);
+    if (early?.error) {
       drain(req, connection);
-      const meta: RequestMeta = { requestId, route: `${method} (invalid target)`, startedAt };
+      const meta: RequestMeta = { requestId, route: `${method} (${early.route})`, startedAt };
       const caller = authenticate(req);
-      const answer = await gateway.refuseAtEdge(meta, caller, targetError, undefined, {
+      const answer = await gateway.refuseAtEdge(meta, caller, early.error, undefined, {
         request_target: renderTarget(target),
       });
-      sendJson(res, requestId, answer);
-      logRequest(meta, answer.status, caller);
-      return;
-    }
-    const hostError = checkHost(req);
-    if (hostError) {
-      drain(req, connection);
-      const meta: RequestMeta = { requestId, route: `${method} (no single Host)`, startedAt };
-      const caller = authenticate(req);
-      const answer = await gateway.refuseAtEdge(meta, caller, hostError, undefined, {
-        request_target: renderTarget(target),
-      });
-      sendJson(res, requestId, answer, true);
+      sendJson(res, requestId, answer, early.close);
       logRequest(meta, answer.status, caller);
       return;
     }
