@@ -4,8 +4,14 @@ import { DEFAULT_LIMIT, MAX_LIMIT, NOTE_BODY_MAX } from './limits';
 import { type TextKind, unsafeTextProblem } from './text';
 
 /**
- * The action catalog (DESIGN §2): each action is declared once, here. Request validation,
- * the OpenAI tool definitions, the policy's limits and the field allowlists all derive from it.
+ * The action catalog (docs/ARCHITECTURE.md, section "The action catalog"): each action is
+ * declared once, here, and everything it describes derives from it: request validation, the
+ * OpenAI tool definitions and the MCP annotations, the fields an answer keeps (projection.ts),
+ * the scopes of each HubSpot token, the read/write split of allowed actions and the README's
+ * table. Adding an action touches this list, its handler in the core (reads.ts for a read,
+ * approvals.ts for a write) and the tests; nothing else. Every derived function takes the
+ * catalog as its last argument, this one by default, so a test can check a copy with an
+ * action added (test/unit/catalog-derived.test.ts).
  */
 
 export { DEFAULT_LIMIT, MAX_LIMIT, NOTE_BODY_MAX } from './limits';
@@ -59,13 +65,42 @@ export interface ActionSpec<P extends z.ZodObject = z.ZodObject> {
    * writes twice (HubSpot's notes search takes `crm.objects.contacts.read`).
    */
   lookupScopes?: readonly string[];
-  /** The fields the answer may carry (DESIGN §2 allowlist). */
+  /**
+   * The fields the answer may carry, and the only ones that leave the gateway (projection.ts
+   * keeps exactly these). A dotted name is a field of a nested object (`record.id`). When the
+   * answer lists records ({@link ActionSpec.listedAs}), these are the fields of each record.
+   */
   returns: readonly string[];
+  /** The answer's member that lists the records found; without it the answer is one object. */
+  listedAs?: string;
   /** Parameters that become HubSpot search values: the bulk guards apply to them. */
   queryParams: readonly string[];
+  /**
+   * What a write does to the CRM, for the MCP tool annotations: whether it deletes or
+   * overwrites data (`destructive`) and whether repeating it changes nothing more
+   * (`idempotent`). Required of a write (a test checks it); a read changes nothing.
+   */
+  effects?: { destructive: boolean; idempotent: boolean };
+  /**
+   * The parameters of a request that shows the action, against the emulator's demo CRM: the
+   * start-up banner prints it as a curl (a test checks that it validates).
+   */
+  example?: Readonly<Record<string, string | number>>;
+  /** How the approval page heads a pending write of this action, before its target. */
+  approvalHeading?: string;
 }
 
-function declare<P extends z.ZodObject>(spec: ActionSpec<P>): ActionSpec<P> {
+/** A set of actions: {@link CATALOG}, or in tests a copy of it with an action added. */
+export type Catalog = readonly ActionSpec[];
+
+function declare<
+  N extends string,
+  K extends ActionKind,
+  P extends z.ZodObject,
+  const R extends readonly string[],
+>(
+  spec: ActionSpec<P> & { name: N; kind: K; returns: R },
+): ActionSpec<P> & { name: N; kind: K; returns: R } {
   return spec;
 }
 
@@ -99,6 +134,7 @@ export const searchContact = declare({
   crossCheck: atLeastOne(['email', 'name', 'company']),
   scopes: ['crm.objects.contacts.read'],
   returns: ['id', 'firstname', 'lastname', 'email', 'company', 'last_contacted'],
+  listedAs: 'contacts',
   queryParams: ['email', 'name', 'company'],
 });
 
@@ -121,6 +157,7 @@ export const searchCompany = declare({
   crossCheck: atLeastOne(['name', 'domain']),
   scopes: ['crm.objects.companies.read'],
   returns: ['id', 'name', 'domain', 'last_contacted'],
+  listedAs: 'companies',
   queryParams: ['name', 'domain'],
 });
 
@@ -138,6 +175,7 @@ export const getLastEmailInteraction = declare({
       .describe("Contact's exact email address."),
   }),
   crossCheck: exactlyOne(['company', 'contact_email']),
+  example: { company: 'Acme Corp' },
   scopes: ['crm.objects.contacts.read', 'crm.objects.companies.read', 'sales-email-read'],
   returns: [
     'record.type',
@@ -169,42 +207,137 @@ export const createNote = declare({
   lookupScopes: ['crm.objects.contacts.read'],
   returns: ['note_id'],
   queryParams: [],
+  // A note is added and nothing deleted, so it is not destructive; it is not idempotent
+  // either, since each approved call adds another note.
+  effects: { destructive: false, idempotent: false },
+  // Acme Corp in the demo CRM (test/unit/catalog.test.ts checks it).
+  example: { company_id: '5100000001', body: 'Called about the Q3 renewal; follow up Friday.' },
+  approvalHeading: 'New note',
 });
 
-export const CATALOG = [searchContact, searchCompany, getLastEmailInteraction, createNote] as const;
+const DECLARED = [searchContact, searchCompany, getLastEmailInteraction, createNote] as const;
 
-export type ActionName = (typeof CATALOG)[number]['name'];
+/** This gateway's actions, in the order the tools list them. */
+export const CATALOG: Catalog = DECLARED as readonly ActionSpec[];
 
-export function findAction(name: string): ActionSpec | undefined {
-  return (CATALOG as readonly ActionSpec[]).find((a) => a.name === name);
+type Declared = (typeof DECLARED)[number];
+
+export type ActionName = Declared['name'];
+
+/** The names of the catalog's actions of one kind. */
+export type ActionNameOf<K extends ActionKind> = Extract<Declared, { kind: K }>['name'];
+
+export function findAction(name: string, catalog: Catalog = CATALOG): ActionSpec | undefined {
+  return catalog.find((a) => a.name === name);
 }
 
 /** Every action's name, in catalog order; with a kind, only the actions of that kind. */
-export function actionNames(kind?: ActionKind): ActionName[] {
-  return (CATALOG as readonly ActionSpec[])
-    .filter((a) => kind === undefined || a.kind === kind)
-    .map((a) => a.name as ActionName);
+export function actionNames(kind?: ActionKind, catalog: Catalog = CATALOG): string[] {
+  return catalog.filter((a) => kind === undefined || a.kind === kind).map((a) => a.name);
+}
+
+/**
+ * The actions a gateway enables by default: every read, and the writes only when they can be
+ * carried out once approved (a write token locally, the Slack approval flow on AWS).
+ */
+export function enabledActions(writes: boolean, catalog: Catalog = CATALOG): string[] {
+  return writes ? actionNames(undefined, catalog) : actionNames('read', catalog);
+}
+
+/** The first action of a kind that has an example, as a request's `action` member. */
+export function exampleAction(
+  kind: ActionKind,
+  catalog: Catalog = CATALOG,
+): ({ action: string } & Record<string, string | number>) | undefined {
+  const spec = catalog.find((a) => a.kind === kind && a.example !== undefined);
+  return spec ? { action: spec.name, ...spec.example } : undefined;
 }
 
 /** Whether the named action is a write (held for a human's approval). Unknown names are not. */
-export function isWriteAction(name: string): boolean {
-  return findAction(name)?.kind === 'write';
+export function isWriteAction(name: string, catalog: Catalog = CATALOG): boolean {
+  return findAction(name, catalog)?.kind === 'write';
 }
 
 type Clean<T> = { [K in keyof T]: Exclude<T[K], null> };
 
+type ValidatedOf<S> = S extends { name: infer N; params: infer P extends z.ZodObject }
+  ? { action: N } & Clean<z.infer<P>>
+  : never;
+
 /** A validated action: parameters parsed, strings trimmed, null and absent members dropped. */
-export type ValidatedAction =
-  | ({ action: 'search_contact' } & Clean<z.infer<typeof searchContact.params>>)
-  | ({ action: 'search_company' } & Clean<z.infer<typeof searchCompany.params>>)
-  | ({ action: 'get_last_email_interaction' } & Clean<
-      z.infer<typeof getLastEmailInteraction.params>
-    >)
-  | ({ action: 'create_note' } & Clean<z.infer<typeof createNote.params>>);
+export type ValidatedAction = ValidatedOf<Declared>;
+
+/**
+ * The values of an action that become HubSpot search values (its `queryParams`), for the bulk
+ * guards; a parameter not given, or not a string, is undefined.
+ */
+export function queryValues(
+  action: { action: string } & Record<string, unknown>,
+  catalog: Catalog = CATALOG,
+): Record<string, string | undefined> {
+  const spec = findAction(action.action, catalog);
+  return Object.fromEntries(
+    (spec?.queryParams ?? []).map((p) => {
+      const v = action[p];
+      return [p, typeof v === 'string' ? v : undefined];
+    }),
+  );
+}
+
+const multilineMemo = new WeakMap<Catalog, ReadonlySet<string>>();
+
+/**
+ * The parameters that may run over several lines, as `action.<name>`: those whose schema
+ * accepts a new line (a note's body). Every other string of a request is one line.
+ */
+export function multilineParams(catalog: Catalog = CATALOG): ReadonlySet<string> {
+  let found = multilineMemo.get(catalog);
+  if (!found) {
+    const names = new Set<string>();
+    for (const a of catalog) {
+      for (const [k, schema] of Object.entries(a.params.shape as Record<string, z.ZodType>)) {
+        if (schema.safeParse('line 1\nline 2').success) names.add(`action.${k}`);
+      }
+    }
+    found = names;
+    multilineMemo.set(catalog, found);
+  }
+  return found;
+}
+
+/**
+ * The MCP annotations of a tool: a read is read-only; a write is held for a person's approval
+ * and says what it does ({@link ActionSpec.effects}). A tool this build does not know is
+ * treated as a write, so that the client asks before using it.
+ */
+export function toolAnnotations(
+  name: string,
+  catalog: Catalog = CATALOG,
+): {
+  title: string;
+  readOnlyHint: boolean;
+  destructiveHint: boolean;
+  idempotentHint?: boolean;
+  openWorldHint: boolean;
+} {
+  const spec = findAction(name, catalog);
+  const words = name.replace(/_/g, ' ');
+  const human = words.charAt(0).toUpperCase() + words.slice(1);
+  if (spec?.kind === 'read') {
+    return { title: human, readOnlyHint: true, destructiveHint: false, openWorldHint: true };
+  }
+  return {
+    title: `${human} (held for a person's approval)`,
+    readOnlyHint: false,
+    destructiveHint: spec?.effects?.destructive ?? false,
+    idempotentHint: spec?.effects?.idempotent ?? false,
+    openWorldHint: true,
+  };
+}
 
 /** The catalog rendered as OpenAI function-calling tools in strict mode. */
-export function openAiTools(): OpenAiTool[] {
-  return CATALOG.map((spec) => ({
+export function openAiTools(catalog: Catalog = CATALOG): OpenAiTool[] {
+  return catalog.map((spec) => ({
     type: 'function' as const,
     function: {
       name: spec.name,
@@ -286,10 +419,10 @@ function simplify(prop: JsonSchema): JsonSchema {
  * (each action's scopes and lookups, on its kind's token). The emulated tokens, the rotation
  * checks, the start-up messages and the README all take it from here.
  */
-export function tokenScopes(): { read: string[]; write: string[] } {
+export function tokenScopes(catalog: Catalog = CATALOG): { read: string[]; write: string[] } {
   const of = (kind: ActionKind) => [
     ...new Set(
-      (CATALOG as readonly ActionSpec[])
+      catalog
         .filter((a) => a.kind === kind)
         .flatMap((a) => [...a.scopes, ...(a.lookupScopes ?? [])]),
     ),
@@ -298,8 +431,8 @@ export function tokenScopes(): { read: string[]; write: string[] } {
 }
 
 /** {@link tokenScopes} as a Markdown table, for the README (a test keeps the two in step). */
-export function tokenScopesMarkdown(): string {
-  const { read, write } = tokenScopes();
+export function tokenScopesMarkdown(catalog: Catalog = CATALOG): string {
+  const { read, write } = tokenScopes(catalog);
   const list = (scopes: string[]) => scopes.map((s) => `\`${s}\``).join(', ');
   return [
     '| token | HubSpot scopes |',
@@ -310,8 +443,8 @@ export function tokenScopesMarkdown(): string {
 }
 
 /** The catalog as a Markdown table, for the README (a test keeps the two in step). */
-export function catalogMarkdown(): string {
-  const rows = CATALOG.map((a) => {
+export function catalogMarkdown(catalog: Catalog = CATALOG): string {
+  const rows = catalog.map((a) => {
     const shape = a.params.shape as Record<string, unknown>;
     const params = Object.keys(shape)
       .map((k) => `\`${k}\``)

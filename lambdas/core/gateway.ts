@@ -740,6 +740,7 @@ export function approvalView(a: Approval): Record<string, unknown> {
     action: a.action,
     action_hash: a.action_hash,
     description: findAction(a.action.action)?.description ?? null,
+    heading: findAction(a.action.action)?.approvalHeading ?? null,
     user_id: a.user_id,
     agent_prompt: a.agent_prompt,
     requested_by: a.requested_by,

@@ -1,5 +1,5 @@
 import type { AuditRecord } from './audit';
-import { findAction } from './catalog';
+import { CATALOG, findAction } from './catalog';
 import type { AuditSink } from './ports';
 
 /**
@@ -66,7 +66,10 @@ export interface Observation {
   userId: string | null;
 }
 
-const CONTACT_ACTIONS = new Set(['search_contact']);
+/** The actions whose answer lists contacts: their records count as contact reads. */
+const CONTACT_ACTIONS = new Set(
+  CATALOG.filter((a) => a.listedAs === 'contacts').map((a) => a.name),
+);
 
 export function observe(r: AuditRecord): Observation {
   const v: MetricValues = {};

@@ -1,25 +1,69 @@
-import type { ValidatedAction } from './catalog';
+import {
+  type ActionNameOf,
+  type ActionSpec,
+  CATALOG,
+  type Catalog,
+  findAction,
+  queryValues,
+  type ValidatedAction,
+} from './catalog';
 import { DEFAULT_LIMIT } from './limits';
 import { bulkGuardQuery } from './policy';
 import type { CallContext, HubSpotPort, SearchFilter, SearchRequest } from './ports';
 import {
+  COMPANY_VIEW,
+  CONTACT_VIEW,
   type CompanyOut,
   type ContactOut,
   companyName,
   contactName,
+  EMAIL_VIEW,
+  keepReturns,
   type LastEmailOut,
   projectCompany,
   projectContact,
   projectEmail,
+  propertiesOf,
 } from './projection';
 
-type ReadAction = Exclude<ValidatedAction, { action: 'create_note' }>;
+/**
+ * The reads of the core (docs/ARCHITECTURE.md, section "The action catalog"): one handler per
+ * read action of the catalog, keyed by its name. The catalog says which actions are reads; the
+ * compiler refuses a read without its handler here.
+ */
+
+type ReadName = ActionNameOf<'read'>;
+
+export type ReadAction = Extract<ValidatedAction, { action: ReadName }>;
 
 export type ReadResult = { contacts: ContactOut[] } | { companies: CompanyOut[] } | LastEmailOut;
 
-const CONTACT_PROPS = ['firstname', 'lastname', 'email', 'company', 'notes_last_contacted'];
-const COMPANY_PROPS = ['name', 'domain', 'notes_last_contacted'];
-const EMAIL_PROPS = ['hs_timestamp', 'hs_email_subject', 'hs_email_direction'];
+/** What a read answers: the data (projected to the action's `returns`) and what it touched. */
+export interface ReadAnswer<D = ReadResult> {
+  data: D;
+  recordCount: number;
+  recordIds: string[];
+}
+
+/** How the core runs one read action. */
+export interface ReadHandler<A, D = ReadResult> {
+  /** How many HubSpot searches it makes (for the gateway's budget under HubSpot's limits). */
+  searches: number;
+  run(a: A, hubspot: HubSpotPort, ctx: CallContext): Promise<ReadAnswer<D>>;
+}
+
+/** A handler as the dispatch sees it: for an action of any name (a catalog copy in tests). */
+export type AnyReadHandler = ReadHandler<{ action: string } & Record<string, unknown>, unknown>;
+
+/** The actions {@link runRead} may run and their handlers: this gateway's by default. */
+export interface ReadRegistry {
+  catalog: Catalog;
+  handlers: Readonly<Record<string, AnyReadHandler>>;
+}
+
+const CONTACT_PROPS = propertiesOf(CONTACT_VIEW);
+const COMPANY_PROPS = propertiesOf(COMPANY_VIEW);
+const EMAIL_PROPS = propertiesOf(EMAIL_VIEW);
 
 /**
  * Every search the core can build, per object: the properties it may read, filter on and sort
@@ -108,52 +152,36 @@ export function lastEmailSearch(type: 'company' | 'contact', id: string): Search
   };
 }
 
-/** The values of a read that become HubSpot search values: the bulk guards check them. */
-export function queryValues(a: ReadAction): Record<string, string | undefined> {
-  switch (a.action) {
-    case 'search_contact':
-      return { email: a.email, name: a.name, company: a.company };
-    case 'search_company':
-      return { name: a.name, domain: a.domain };
-    case 'get_last_email_interaction':
-      return { company: a.company, contact_email: a.contact_email };
-  }
-}
+type HandlerOf<N extends ReadName> = ReadHandler<Extract<ReadAction, { action: N }>>;
 
-export function isRead(a: ValidatedAction): a is ReadAction {
-  return a.action !== 'create_note';
-}
-
-/** How many HubSpot searches a read makes (for the gateway's budget under HubSpot's limits). */
-export function searchesOf(a: ReadAction): number {
-  return a.action === 'get_last_email_interaction' ? 2 : 1;
-}
-
-/** Runs a validated, policy-checked read and returns only the allowlisted fields. */
-export async function runRead(
-  a: ReadAction,
-  hubspot: HubSpotPort,
-  ctx: CallContext,
-): Promise<{ data: ReadResult; recordCount: number; recordIds: string[] }> {
-  bulkGuardQuery(queryValues(a));
-  switch (a.action) {
-    case 'search_contact': {
+/** One handler per read action of the catalog. */
+export const READ_HANDLERS: { [N in ReadName]: HandlerOf<N> } = {
+  search_contact: {
+    searches: 1,
+    async run(a, hubspot, ctx) {
       const found = await hubspot.search('contacts', contactSearch(a), ctx);
       return {
         data: { contacts: found.map(projectContact) },
         recordCount: found.length,
         recordIds: found.map((r) => `contact:${r.id}`),
       };
-    }
-    case 'search_company': {
+    },
+  },
+  search_company: {
+    searches: 1,
+    async run(a, hubspot, ctx) {
       const found = await hubspot.search('companies', companySearch(a), ctx);
       return {
         data: { companies: found.map(projectCompany) },
         recordCount: found.length,
         recordIds: found.map((r) => `company:${r.id}`),
       };
-    }
-    case 'get_last_email_interaction': {
+    },
+  },
+  get_last_email_interaction: {
+    // The record first, then its latest email.
+    searches: 2,
+    async run(a, hubspot, ctx) {
       const type = a.company ? 'company' : 'contact';
       const lookup: SearchRequest = a.company
         ? {
@@ -190,6 +218,62 @@ export async function runRead(
         recordCount: email ? 2 : 1,
         recordIds: [`${type}:${match.id}`, ...(email ? [`email:${email.id}`] : [])],
       };
-    }
-  }
+    },
+  },
+};
+
+const DEFAULT_REGISTRY: ReadRegistry = {
+  catalog: CATALOG,
+  handlers: READ_HANDLERS as unknown as ReadRegistry['handlers'],
+};
+
+/** Whether an action is a read, as the catalog says (a write is held for approval). */
+export function isRead(a: ValidatedAction, catalog: Catalog = CATALOG): a is ReadAction {
+  return findAction(a.action, catalog)?.kind === 'read';
+}
+
+/** The handler of a read, refusing a name the catalog does not list as a read. */
+function handlerOf(
+  name: string,
+  registry: ReadRegistry,
+): { spec: ActionSpec; handler: AnyReadHandler } {
+  const spec = findAction(name, registry.catalog);
+  const handler = Object.hasOwn(registry.handlers, name) ? registry.handlers[name] : undefined;
+  if (spec?.kind !== 'read' || !handler) throw new Error(`${name} is not a read of the catalog`);
+  return { spec, handler };
+}
+
+/** How many HubSpot searches a read makes (for the gateway's budget under HubSpot's limits). */
+export function searchesOf(
+  a: { action: string },
+  registry: ReadRegistry = DEFAULT_REGISTRY,
+): number {
+  return handlerOf(a.action, registry).handler.searches;
+}
+
+/**
+ * Runs a validated, policy-checked read through its handler and returns only the fields of the
+ * action's `returns` ({@link keepReturns}).
+ */
+export async function runRead(
+  a: ReadAction,
+  hubspot: HubSpotPort,
+  ctx: CallContext,
+): Promise<ReadAnswer>;
+export async function runRead(
+  a: { action: string } & Record<string, unknown>,
+  hubspot: HubSpotPort,
+  ctx: CallContext,
+  registry: ReadRegistry,
+): Promise<ReadAnswer<unknown>>;
+export async function runRead(
+  a: { action: string } & Record<string, unknown>,
+  hubspot: HubSpotPort,
+  ctx: CallContext,
+  registry: ReadRegistry = DEFAULT_REGISTRY,
+): Promise<ReadAnswer<unknown>> {
+  const { spec, handler } = handlerOf(a.action, registry);
+  bulkGuardQuery(queryValues(a, registry.catalog));
+  const answer = await handler.run(a, hubspot, ctx);
+  return { ...answer, data: keepReturns(spec, answer.data) };
 }

@@ -7,13 +7,21 @@ import {
   renderRaw,
   shapeOf,
 } from './bounded';
-import { findAction, MAX_LIMIT, type ValidatedAction } from './catalog';
+import {
+  CATALOG,
+  type Catalog,
+  findAction,
+  MAX_LIMIT,
+  multilineParams,
+  queryValues,
+  type ValidatedAction,
+} from './catalog';
 import { AirlockError } from './errors';
 import { canonicalUserId } from './identity';
 import { bulkGuardQuery, bulkGuardRaw, MAX_PROMPT_CHARS } from './policy';
 import { capChars, normalizeText, unsafeTextProblem, visibleRendering } from './text';
 
-/** The request envelope of `POST /v1/actions` (DESIGN §3). */
+/** The request envelope of `POST /v1/actions` (docs/ARCHITECTURE.md, section "The HTTP contract"). */
 const envelopeSchema = z.strictObject({
   user_id: z.string().transform((raw, ctx) => {
     const canonical = canonicalUserId(raw);
@@ -44,8 +52,10 @@ export function parseJson(raw: string): unknown {
   );
 }
 
-/** The fields that may run over several lines; every other string is one line. */
-const MULTILINE_FIELDS = new Set(['agent_prompt', 'action.body']);
+/** Whether a field may run over several lines: the prompt, and the catalog's multiline parameters. */
+function isMultiline(path: string, catalog: Catalog): boolean {
+  return path === 'agent_prompt' || multilineParams(catalog).has(path);
+}
 
 /**
  * The Unicode policy applied to every string of a parsed body (member names included): a
@@ -54,11 +64,11 @@ const MULTILINE_FIELDS = new Set(['agent_prompt', 'action.body']);
  * form that policy checks, the approver, the audit log and HubSpot all see. Bounded: the body
  * was parsed within {@link parseBoundedJson}'s bounds.
  */
-export function screenStrings(body: unknown): unknown {
+export function screenStrings(body: unknown, catalog: Catalog = CATALOG): unknown {
   const walk = (v: unknown, path: string, depth: number): unknown => {
     checkWalkDepth(depth);
     if (typeof v === 'string') {
-      const problem = unsafeTextProblem(v, MULTILINE_FIELDS.has(path) ? 'multiline' : 'line');
+      const problem = unsafeTextProblem(v, isMultiline(path, catalog) ? 'multiline' : 'line');
       if (problem && path !== 'agent_prompt') {
         throw new AirlockError('validation_failed', `${path || 'the body'} ${problem}.`, {
           details: [{ path: path || '(body)', message: problem }],
@@ -113,9 +123,12 @@ export function parseEnvelope(body: unknown): Envelope {
  * parameters, cross-parameter rules. Returns the action with null and absent members dropped
  * and strings trimmed: the canonical form that is executed, audited and hashed.
  */
-export function validateAction(raw: Record<string, unknown>): ValidatedAction {
+export function validateAction(
+  raw: Record<string, unknown>,
+  catalog: Catalog = CATALOG,
+): ValidatedAction {
   const name = raw.action;
-  const spec = typeof name === 'string' ? findAction(name) : undefined;
+  const spec = typeof name === 'string' ? findAction(name, catalog) : undefined;
   if (!spec) {
     // The name is echoed only when it looks like an action name: never arbitrary input.
     const shown = typeof name === 'string' && /^[a-z_]{1,64}$/.test(name) ? ` "${name}"` : '';
@@ -138,14 +151,10 @@ export function validateAction(raw: Record<string, unknown>): ValidatedAction {
       details: [{ path: 'action', message: problem }],
     });
   }
-  const clean: Record<string, unknown> = { action: spec.name };
+  const clean: { action: string } & Record<string, unknown> = { action: spec.name };
   for (const [k, v] of Object.entries(parsed.data)) if (v !== null && v !== undefined) clean[k] = v;
   // The query guards need no I/O, so they run here, before any rate budget is spent.
-  bulkGuardQuery(
-    Object.fromEntries(
-      spec.queryParams.map((p) => [p, typeof clean[p] === 'string' ? clean[p] : undefined]),
-    ),
-  );
+  bulkGuardQuery(queryValues(clean, catalog));
   return clean as ValidatedAction;
 }
 

@@ -2,27 +2,30 @@
  * `npm start`: the local gateway, with the HubSpot emulator (or the real HubSpot when
  * HUBSPOT_TOKEN is set), the approval page and a hash-chained audit log.
  */
-import { tokenScopes } from '../core/catalog';
-import { DEMO } from '../emulator/seed';
+import { actionNames, exampleAction, tokenScopes } from '../core/catalog';
 import { startLocalApp } from './app';
 import { loadConfig } from './config';
 
 function banner(app: Awaited<ReturnType<typeof startLocalApp>>): string {
   const key = app.keys.apiKey;
+  // The catalog's examples, made against the demo CRM; against a real HubSpot, the ids are the
+  // user's to fill in.
+  const example = (kind: 'read' | 'write') => {
+    const action = exampleAction(kind) ?? {};
+    if (app.hubspot.kind === 'emulator') return action;
+    return Object.fromEntries(
+      Object.entries(action).map(([k, v]) => [k, k.endsWith('_id') ? `<${k.slice(0, -3)} id>` : v]),
+    );
+  };
   const read = JSON.stringify({
     user_id: 'u-42',
     agent_prompt: 'Find the last email interaction for Acme Corp.',
-    action: { action: 'get_last_email_interaction', company: 'Acme Corp' },
+    action: example('read'),
   });
   const write = JSON.stringify({
     user_id: 'u-42',
     agent_prompt: 'Log that I called Jane about the renewal.',
-    action: {
-      action: 'create_note',
-      // In the demo CRM this is Acme Corp; against a real HubSpot, use one of your company ids.
-      company_id: app.hubspot.kind === 'emulator' ? DEMO.acmeCompanyId : '<company id>',
-      body: 'Called about the Q3 renewal; follow up Friday.',
-    },
+    action: example('write'),
   });
   const hubspot =
     app.hubspot.kind === 'emulator'
@@ -69,7 +72,7 @@ async function main(): Promise<void> {
   const app = await startLocalApp(config);
   if (config.hubspot.kind === 'remote' && config.hubspot.writeToken === null) {
     process.stderr.write(
-      `Note: HUBSPOT_WRITE_TOKEN is not set, so writes (create_note) are refused with 403. Give writes their own token with exactly ${tokenScopes().write.join(', ')}.\n`,
+      `Note: HUBSPOT_WRITE_TOKEN is not set, so writes (${actionNames('write').join(', ')}) are refused with 403. Give writes their own token with exactly ${tokenScopes().write.join(', ')}.\n`,
     );
   }
   process.stdout.write(banner(app));

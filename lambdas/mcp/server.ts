@@ -29,7 +29,7 @@ import {
   type ToolList,
   type WriteStatus,
 } from '../client';
-import { findAction } from '../core/catalog';
+import { CATALOG, type Catalog, toolAnnotations } from '../core/catalog';
 import { checkRequestTarget, invalidRequestTarget } from '../core/edge';
 import { keyMatches } from '../local/keys';
 
@@ -50,21 +50,6 @@ export interface McpServerOptions {
   log?: (line: string) => void;
 }
 
-const READ_HINTS = {
-  readOnlyHint: true,
-  destructiveHint: false,
-  openWorldHint: true,
-} satisfies ToolAnnotations;
-
-// A write adds a note and deletes nothing, so it is not destructive; it is not idempotent
-// either, since each approved call adds another note.
-const WRITE_HINTS = {
-  readOnlyHint: false,
-  destructiveHint: false,
-  idempotentHint: false,
-  openWorldHint: true,
-} satisfies ToolAnnotations;
-
 const STATUS_INPUT: Tool['inputSchema'] = {
   type: 'object',
   properties: {
@@ -81,9 +66,13 @@ const stderr = (line: string) => {
   process.stderr.write(`${line}\n`);
 };
 
-/** The MCP tools for a catalog: the gateway's own, unchanged, then {@link STATUS_TOOL}. */
-export function mcpTools(catalog: ToolList): Tool[] {
-  const tools = catalog.tools.map(toMcpTool);
+/**
+ * The MCP tools for a catalog: the gateway's own, unchanged, then {@link STATUS_TOOL}. Their
+ * titles and annotations are the catalog's ({@link toolAnnotations}); `actions` is this build's
+ * catalog (a copy in tests).
+ */
+export function mcpTools(catalog: ToolList, actions: Catalog = CATALOG): Tool[] {
+  const tools = catalog.tools.map((t) => toMcpTool(t, actions));
   if (tools.some((t) => t.name === STATUS_TOOL)) {
     throw new Error(
       `The gateway's catalog has an action named ${STATUS_TOOL}, the name of this server's own status tool; rename one of them.`,
@@ -105,26 +94,19 @@ export function mcpTools(catalog: ToolList): Tool[] {
   return tools;
 }
 
-function toMcpTool(tool: OpenAiTool): Tool {
+function toMcpTool(tool: OpenAiTool, actions: Catalog): Tool {
   const { name, description, parameters } = tool.function;
   if (parameters.type !== 'object') {
     throw new Error(`The gateway's tool ${name} has parameters that are not a JSON object schema.`);
   }
-  // A tool this build does not know is treated as a write: the client then asks before using it.
-  const read = findAction(name)?.kind === 'read';
-  const title = read ? humanName(name) : `${humanName(name)} (held for a person's approval)`;
+  const annotations: ToolAnnotations = toolAnnotations(name, actions);
   return {
     name,
-    title,
+    title: annotations.title,
     description,
     inputSchema: parameters as Tool['inputSchema'],
-    annotations: { title, ...(read ? READ_HINTS : WRITE_HINTS) },
+    annotations,
   };
-}
-
-function humanName(name: string): string {
-  const words = name.replace(/_/g, ' ');
-  return words.charAt(0).toUpperCase() + words.slice(1);
 }
 
 /**

@@ -1,7 +1,8 @@
-import { CATALOG, openAiTools } from '../../lambdas/core/catalog';
+import { CATALOG, exampleAction, openAiTools } from '../../lambdas/core/catalog';
 import { AirlockError } from '../../lambdas/core/errors';
 import { actionHash } from '../../lambdas/core/hash';
 import { validateAction } from '../../lambdas/core/validate';
+import { DEMO } from '../../lambdas/emulator/seed';
 
 function codeOf(fn: () => unknown): string {
   try {
@@ -127,6 +128,38 @@ describe('the action catalog', () => {
         path: 'contact_id',
         message: 'contact_id must be a HubSpot record id: digits only, e.g. "51"',
       });
+    }
+  });
+
+  it('declares what each derived surface needs, consistently', () => {
+    for (const a of CATALOG) {
+      const params = Object.keys(a.params.shape);
+      // The bulk guards' parameters are parameters of a read.
+      for (const p of a.queryParams) expect(params).toContain(p);
+      if (a.kind === 'write') {
+        expect(a.queryParams).toEqual([]);
+        // The MCP annotations of a write say what it does.
+        expect(a.effects).toEqual({
+          destructive: expect.any(Boolean),
+          idempotent: expect.any(Boolean),
+        });
+        expect(a.listedAs).toBeUndefined();
+      } else {
+        expect(a.effects).toBeUndefined();
+        expect(a.approvalHeading).toBeUndefined();
+      }
+      expect(new Set(a.returns).size).toBe(a.returns.length);
+    }
+  });
+
+  it('gives examples that validate, the write one on a company of the demo CRM', () => {
+    const read = exampleAction('read');
+    const write = exampleAction('write');
+    expect(read && validateAction(read)).toEqual(read);
+    expect(write && validateAction(write)).toEqual(write);
+    expect(write?.company_id).toBe(DEMO.acmeCompanyId);
+    for (const a of CATALOG) {
+      if (a.example) expect(validateAction({ action: a.name, ...a.example })).toBeDefined();
     }
   });
 });

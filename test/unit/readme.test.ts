@@ -1,31 +1,7 @@
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { alarmsMarkdown } from '../../lambdas/core/alarms';
 import { catalogMarkdown, tokenScopes, tokenScopesMarkdown } from '../../lambdas/core/catalog';
 import { injectionMarkersMarkdown } from '../../lambdas/core/policy';
-
-const README = readFileSync(path.join(__dirname, '../../README.md'), 'utf8');
-
-function block(name: string): string {
-  const match = new RegExp(`<!-- ${name}:start -->\\n([\\s\\S]*?)\\n<!-- ${name}:end -->`).exec(
-    README,
-  );
-  return match?.[1] ?? '';
-}
-
-/** A Markdown table as rows of trimmed cells, so that column padding does not matter. */
-function cells(table: string): string[][] {
-  return table
-    .trim()
-    .split('\n')
-    .map((line) =>
-      line
-        .trim()
-        .replace(/^\||\|$/g, '')
-        .split(/(?<!\\)\|/)
-        .map((c) => (/^\s*:?-+:?\s*$/.test(c) ? '---' : c.trim())),
-    );
-}
+import { block, cells, README } from '../helpers/readme';
 
 describe('the README', () => {
   it('opens with the two commands', () => {

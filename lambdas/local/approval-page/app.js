@@ -241,7 +241,10 @@ import { api, bindKeyForm, getKey, setKey } from '/pages/gateway-client.js';
     const heading = el(
       'h3',
       null,
-      action.action === 'create_note' ? `New note on ${target(action)}` : describe(action),
+      // The catalog's heading for the write (`approvalHeading`), when it has one.
+      typeof approval.heading === 'string'
+        ? `${approval.heading} on ${target(action)}`
+        : describe(action),
     );
     cardCount += 1;
     heading.id = `approval-${cardCount}`;
