@@ -2,8 +2,11 @@ import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
+import { SECRET_TTL_SECONDS } from '../lambdas/config/aws';
+import { DEFAULT_PROMPT_POLICY, HUBSPOT_API, REQUEST_DEADLINE_MS } from '../lambdas/config/shared';
+import { actionNames, isWriteAction } from '../lambdas/core/catalog';
 import { AirlockApi } from './api';
-import { AirlockApprovalFlow, denySecretToOthers } from './approval-flow';
+import { AirlockApprovalFlow, controlEnvironment, denySecretToOthers } from './approval-flow';
 import { AUDIT_PREFIX, AuditBucket } from './audit-bucket';
 import { AuditDigest } from './audit-digest';
 import { type AirlockConfig, LOG_RETENTION_DAYS } from './config';
@@ -13,13 +16,8 @@ import { HubSpotSecrets } from './hubspot-secrets';
 import { AirlockMonitoring } from './monitoring';
 import { AirlockRateLimits } from './rate-limits';
 
-/** Actions enabled on AWS: the reads, and `create_note` held for approval by the approval flow. */
-export const ALLOWED_ACTIONS = [
-  'search_contact',
-  'search_company',
-  'get_last_email_interaction',
-  'create_note',
-];
+/** Actions enabled on AWS: every action of the catalog, the writes held for approval. */
+export const ALLOWED_ACTIONS: readonly string[] = actionNames();
 
 /**
  * Writes are served only once Slack is configured (channel, workspace, approvers): without it a
@@ -30,7 +28,7 @@ export function allowedActions(approval: AirlockConfig['approval']): string[] {
     approval.slackChannelId !== '' &&
     approval.slackTeamId !== '' &&
     approval.approverSlackIds.length > 0;
-  return slackReady ? ALLOWED_ACTIONS : ALLOWED_ACTIONS.filter((a) => a !== 'create_note');
+  return slackReady ? [...ALLOWED_ACTIONS] : ALLOWED_ACTIONS.filter((a) => !isWriteAction(a));
 }
 
 export interface AirlockStackProps extends StackProps {
@@ -108,8 +106,8 @@ export class AirlockStack extends Stack {
       logRetention,
       environment: {
         HUBSPOT_READ_SECRET_ARN: this.secrets.readToken.secretArn,
-        HUBSPOT_BASE_URL: 'https://api.hubapi.com',
-        SECRET_TTL_SECONDS: '60',
+        HUBSPOT_BASE_URL: HUBSPOT_API,
+        SECRET_TTL_SECONDS: String(SECRET_TTL_SECONDS.default),
       },
     });
     this.secrets.grantReadTokenValue(this.hubspotCall.role);
@@ -141,11 +139,10 @@ export class AirlockStack extends Stack {
         HUBSPOT_CALL_FUNCTION_NAME: this.hubspotCall.function.functionName,
         AUDIT_BUCKET_NAME: this.audit.bucket.bucketName,
         AUDIT_PREFIX,
-        AIRLOCK_PROMPT_POLICY: 'block',
-        AIRLOCK_REQUEST_DEADLINE_MS: '8000',
+        AIRLOCK_PROMPT_POLICY: DEFAULT_PROMPT_POLICY,
+        AIRLOCK_REQUEST_DEADLINE_MS: String(REQUEST_DEADLINE_MS.default),
         AIRLOCK_ALLOWED_ACTIONS: allowedActions(config.approval).join(','),
-        AIRLOCK_CONTAINED: String(config.contained),
-        AIRLOCK_READ_ONLY: String(config.readOnly),
+        ...controlEnvironment(config),
         ...this.approval.validationEnvironment(),
         ...this.rateLimits.validationEnvironment(),
       },
@@ -200,7 +197,7 @@ export class AirlockStack extends Stack {
     };
     // The `Stage` dimension of every metric a function emits (EMF lines in its log).
     for (const f of Object.values(functions)) {
-      f.function.addEnvironment('AIRLOCK_STAGE', config.stage);
+      f.addEnvironment('AIRLOCK_STAGE', config.stage);
     }
 
     this.monitoring = new AirlockMonitoring(this, 'Monitoring', {

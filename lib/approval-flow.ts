@@ -7,23 +7,19 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
+import { type FunctionEnvironment, SECRET_TTL_SECONDS } from '../lambdas/config/aws';
+import { HUBSPOT_API } from '../lambdas/config/shared';
+import { APPROVAL_TABLE } from '../lambdas/config/tables';
 import { AUDIT_PREFIX, type AuditBucket } from './audit-bucket';
 import type { ApprovalConfig } from './config';
 import { durableTable } from './durable-table';
 import { AirlockFunction } from './function-factory';
 
 /**
- * The approvals table's schema: the contract with the DynamoDB adapter
- * (`lambdas/adapters/aws/dynamo-approval-store.ts`); a test holds the two together.
+ * The approvals table's schema: the contract with the DynamoDB adapter, kept once in
+ * `lambdas/config/tables.ts`.
  */
-export const APPROVAL_TABLE_SCHEMA = {
-  partitionKey: 'approval_id',
-  /** GSI: partition key `request_id` (the status route looks a write up by its request). */
-  byRequestIndex: 'by_request',
-  /** GSI: partition key `status`, sort key `created_at` (pending approvals, oldest first). */
-  byStatusIndex: 'by_status',
-  ttlAttribute: 'ttl',
-} as const;
+export const APPROVAL_TABLE_SCHEMA = APPROVAL_TABLE;
 
 /** Names of the state machine's states; tests and the operators' runbook refer to them. */
 export const APPROVAL_STATES = {
@@ -48,8 +44,6 @@ export const WRITE_RETRY_ERRORS = [
   'Lambda.TooManyRequestsException',
   'Airlock.Retryable',
 ] as const;
-
-const HUBSPOT_BASE_URL = 'https://api.hubapi.com';
 
 const SLACK_ROTATION_REASON =
   'Slack bot tokens and signing secrets are issued by Slack (the app settings: OAuth & ' +
@@ -212,8 +206,8 @@ export class AirlockApprovalFlow extends Construct {
       environment: {
         APPROVAL_TABLE_NAME: this.table.tableName,
         HUBSPOT_WRITE_SECRET_ARN: props.writeToken.secretArn,
-        HUBSPOT_BASE_URL,
-        SECRET_TTL_SECONDS: '60',
+        HUBSPOT_BASE_URL: HUBSPOT_API,
+        SECRET_TTL_SECONDS: String(SECRET_TTL_SECONDS.default),
         ...controlEnvironment(props.control),
       },
     });
@@ -294,7 +288,7 @@ export class AirlockApprovalFlow extends Construct {
    * The environment the validation function needs to hold writes for approval: the table, the
    * state machine, the TTL and the approvals each write action needs.
    */
-  public validationEnvironment(): Record<string, string> {
+  public validationEnvironment(): FunctionEnvironment<'lambdas/aws/validation.ts'> {
     return {
       APPROVAL_TABLE_NAME: this.table.tableName,
       STATE_MACHINE_ARN: this.stateMachine.stateMachineArn,
@@ -568,11 +562,19 @@ function grantSecretValue(grantee: iam.IGrantable, secret: secretsmanager.ISecre
   );
 }
 
-/** The kill switch and read-only flags as the functions read them. */
-function controlEnvironment(control?: {
+/**
+ * The deploy-time kill switch and read-only flags (`-c contained=true`, `-c readOnly=true`) as
+ * every function that reads the switch gets them (`controlEnv` in `lambdas/config/aws.ts`).
+ */
+export function controlEnvironment(control?: {
   contained: boolean;
   readOnly: boolean;
-}): Record<string, string> {
+}): FunctionEnvironment<
+  | 'lambdas/aws/validation.ts'
+  | 'lambdas/aws/hubspot-write.ts'
+  | 'lambdas/aws/slack-interactions.ts'
+  | 'lambdas/aws/ops.ts'
+> {
   return {
     AIRLOCK_CONTAINED: String(control?.contained ?? false),
     AIRLOCK_READ_ONLY: String(control?.readOnly ?? false),

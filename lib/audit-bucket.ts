@@ -2,19 +2,18 @@ import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
+import { AUDIT_PREFIX, DIGEST_PREFIX } from '../lambdas/config/shared';
 import type { AuditLockMode } from './config';
 
 /** The logical id of the audit bucket. Never change it: a new id means a new, empty bucket. */
 export const AUDIT_BUCKET_LOGICAL_ID = 'AuditBucket';
 
-/** The key prefix audit records are written under. */
-export const AUDIT_PREFIX = 'audit/';
-
 /**
- * The key prefix of the hourly digests of the records (lib/audit-digest.ts), in the same bucket
- * and under the same write-once, never-delete policy.
+ * The key prefixes of the audit records and of their hourly digests (lib/audit-digest.ts), in
+ * this bucket under the same write-once, never-delete policy; stated once in
+ * `lambdas/config/shared.ts`.
  */
-export const DIGEST_PREFIX = 'digests/';
+export { AUDIT_PREFIX, DIGEST_PREFIX };
 
 export interface AuditBucketProps {
   /**

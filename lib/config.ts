@@ -8,11 +8,20 @@
  */
 import type { Node } from 'constructs';
 import { z } from 'zod';
+import { AWS_APPROVAL_TTL_MIN_SECONDS } from '../lambdas/config/aws';
+import {
+  APPROVAL_TTL_SECONDS,
+  DEFAULT_STAGE,
+  MAX_REQUIRED_APPROVALS,
+  READ_LIMIT_DEFAULTS,
+  READ_LIMITS,
+  type ReadLimitName,
+} from '../lambdas/config/shared';
 import { type AlarmThresholds, DEFAULT_THRESHOLDS } from '../lambdas/core/alarms';
-import { CATALOG } from '../lambdas/core/catalog';
+import { actionNames } from '../lambdas/core/catalog';
 
 /** The actions that write to HubSpot, hence need approvals (from the one catalog). */
-export const WRITE_ACTIONS = CATALOG.filter((a) => a.kind === 'write').map((a) => a.name);
+export const WRITE_ACTIONS: readonly string[] = actionNames('write');
 
 /**
  * Object Lock modes. COMPLIANCE: nobody, not even the account root, can shorten or remove the
@@ -58,7 +67,7 @@ export interface ApprovalConfig {
    * Approvals each write action needs before it runs (the two-person rule is `2`): write action
    * name → count, 1 to 5. A write action absent from the map needs 1. Given with `-c` as a JSON
    * object.
-   * @default { create_note: 1 }
+   * @default one for each write action ({ create_note: 1 })
    */
   readonly requiredApprovals: Readonly<Record<string, number>>;
   /**
@@ -231,17 +240,23 @@ const stringList = (value: unknown) => {
 };
 
 const APPROVAL_DEFAULTS = {
-  approvalTtlSeconds: 3600,
+  approvalTtlSeconds: APPROVAL_TTL_SECONDS.default,
   slackChannelId: '',
   slackTeamId: '',
   approverSlackIds: [] as string[],
-  requiredApprovals: { create_note: 1 } as Record<string, number>,
+  // One approval for each write action of the catalog.
+  requiredApprovals: Object.fromEntries(WRITE_ACTIONS.map((a) => [a, 1])) as Record<string, number>,
   userApprovers: {} as Record<string, string[]>,
 };
 
 const approvalSchema = z
   .strictObject({
-    approvalTtlSeconds: z.preprocess(unset, int(60, 604_800).default(3600)),
+    approvalTtlSeconds: z.preprocess(
+      unset,
+      int(AWS_APPROVAL_TTL_MIN_SECONDS, APPROVAL_TTL_SECONDS.max).default(
+        APPROVAL_TTL_SECONDS.default,
+      ),
+    ),
     slackChannelId: slackId(/^[CG][A-Z0-9]{8,}$/, 'channel id (C… or G…), not a channel name'),
     slackTeamId: slackId(/^T[A-Z0-9]{8,}$/, 'team id (T…)'),
     approverSlackIds: z.preprocess(
@@ -255,8 +270,8 @@ const approvalSchema = z
         z.string().refine((k) => WRITE_ACTIONS.includes(k), {
           message: `use write actions only (${WRITE_ACTIONS.join(', ')})`,
         }),
-        // The validation function accepts at most 5 (more approvers than a small team has).
-        int(1, 5),
+        // As many as the validation function accepts (more approvers than a small team has).
+        int(1, MAX_REQUIRED_APPROVALS),
       ),
     ),
     userApprovers: z.preprocess(
@@ -282,13 +297,7 @@ const approvalSchema = z
     }
   });
 
-export const LIMIT_DEFAULTS: LimitsConfig = {
-  readsPerMinute: 30,
-  readsPerHour: 300,
-  distinctRecordsPerHour: 200,
-  hubspotSearchPerSecond: 4,
-  hubspotCallsPerTenSeconds: 90,
-};
+export const LIMIT_DEFAULTS: LimitsConfig = READ_LIMIT_DEFAULTS;
 
 /** A whole number with a default, `null` meaning the default. */
 const intDefault = (min: number, max: number, fallback: number) =>
@@ -303,16 +312,19 @@ const thresholdsSchema = z.strictObject({
   pendingMinutes: intDefault(5, 10_080, DEFAULT_THRESHOLDS.pendingMinutes),
 });
 
+/** A read limit with its bounds and default, all from `READ_LIMITS` (HubSpot's own limits). */
+const limit = (name: ReadLimitName) => {
+  const { min, max } = READ_LIMITS[name];
+  return intDefault(min, max, LIMIT_DEFAULTS[name]);
+};
+
 const limitsSchema = z
   .strictObject({
-    readsPerMinute: intDefault(1, 10_000, LIMIT_DEFAULTS.readsPerMinute),
-    readsPerHour: intDefault(1, 100_000, LIMIT_DEFAULTS.readsPerHour),
-    distinctRecordsPerHour: intDefault(1, 100_000, LIMIT_DEFAULTS.distinctRecordsPerHour),
-    // HubSpot's own limits: about 5 searches per second, 100 or 190 calls per 10 s per app.
-    // At least 2: get_last_email_interaction makes two searches, which a budget of 1 would
-    // refuse for ever.
-    hubspotSearchPerSecond: intDefault(2, 5, LIMIT_DEFAULTS.hubspotSearchPerSecond),
-    hubspotCallsPerTenSeconds: intDefault(1, 190, LIMIT_DEFAULTS.hubspotCallsPerTenSeconds),
+    readsPerMinute: limit('readsPerMinute'),
+    readsPerHour: limit('readsPerHour'),
+    distinctRecordsPerHour: limit('distinctRecordsPerHour'),
+    hubspotSearchPerSecond: limit('hubspotSearchPerSecond'),
+    hubspotCallsPerTenSeconds: limit('hubspotCallsPerTenSeconds'),
   })
   .superRefine((l, ctx) => {
     // An hourly limit below the per-minute one would make the per-minute one meaningless:
@@ -341,7 +353,7 @@ const contextSchema = z.object({
         /^[a-z][a-z0-9-]{0,15}$/,
         'use 1-16 lowercase letters, digits or dashes, starting with a letter',
       )
-      .default('dev'),
+      .default(DEFAULT_STAGE),
   ),
   auditRetentionDays: z.preprocess(unset, int(1, 36_500).optional()),
   auditLockMode: z.preprocess(unset, z.enum(AUDIT_LOCK_MODES).optional()),

@@ -5,15 +5,19 @@ import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
-import { CONTROL_TABLE } from '../lambdas/adapters/aws/dynamo-control-state';
-import { type AirlockApprovalFlow, APPROVAL_TABLE_SCHEMA } from './approval-flow';
+import { CONTROL_TABLE } from '../lambdas/config/tables';
+import {
+  type AirlockApprovalFlow,
+  APPROVAL_TABLE_SCHEMA,
+  controlEnvironment,
+} from './approval-flow';
 import { AUDIT_BUCKET_LOGICAL_ID, AUDIT_PREFIX, type AuditBucket } from './audit-bucket';
 import { durableTable } from './durable-table';
 import { AirlockFunction } from './function-factory';
 
 /**
- * The control table's schema: the contract with `DynamoControlState`
- * (`lambdas/adapters/aws/dynamo-control-state.ts`); a test holds the two together.
+ * The control table's schema: the contract with `DynamoControlState`, kept once in
+ * `lambdas/config/tables.ts`.
  */
 export const CONTROL_TABLE_SCHEMA = { partitionKey: CONTROL_TABLE.partitionKey } as const;
 
@@ -104,8 +108,7 @@ export class AirlockControl extends Construct {
       logRetention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
       environment: {
         CONTROL_TABLE_NAME: this.table.tableName,
-        AIRLOCK_CONTAINED: String(props.forced?.contained ?? false),
-        AIRLOCK_READ_ONLY: String(props.forced?.readOnly ?? false),
+        ...controlEnvironment(props.forced),
         APPROVAL_TABLE_NAME: approvalTable.tableName,
         HUBSPOT_CALL_FUNCTION_NAME: props.hubspotCall.functionName,
         AUDIT_BUCKET_NAME: props.audit.bucket.bucketName,
@@ -159,7 +162,7 @@ export class AirlockControl extends Construct {
    * `dynamodb:GetItem` on the control table, nothing else (it can never change the switch).
    */
   public addReader(fn: AirlockFunction): void {
-    fn.function.addEnvironment('CONTROL_TABLE_NAME', this.table.tableName);
+    fn.addEnvironment('CONTROL_TABLE_NAME', this.table.tableName);
     fn.role.addToPrincipalPolicy(
       new iam.PolicyStatement({ actions: ['dynamodb:GetItem'], resources: [this.table.tableArn] }),
     );

@@ -5,6 +5,7 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import type { AwsEnvName, FunctionEntry, FunctionEnvironment } from '../lambdas/config/aws';
 
 /** The repository root: entries are given relative to it (`lambdas/aws/validation.ts`). */
 const PROJECT_ROOT = path.resolve(__dirname, '..');
@@ -16,12 +17,13 @@ export const FORM_DATA_SHIM = './lambdas/aws/shims/form-data.ts';
 export const RUNTIME = lambda.Runtime.NODEJS_24_X;
 const ESBUILD_TARGET = 'node24';
 
-export interface AirlockFunctionProps {
+export interface AirlockFunctionProps<E extends FunctionEntry = FunctionEntry> {
   /**
-   * The handler file, relative to the repository root; it must export `handler`.
+   * The handler file, relative to the repository root; it must export `handler`. It names the
+   * function's environment schema (`FUNCTION_ENVIRONMENTS` in `lambdas/config/aws.ts`).
    * @default none, required
    */
-  readonly entry: string;
+  readonly entry: E;
   /**
    * Memory in MB. Lambda allots CPU in proportion to memory, and cold starts are CPU-bound
    * (module loading, TLS), so this is also the cold-start knob; tune it with the bench.
@@ -35,11 +37,11 @@ export interface AirlockFunctionProps {
    */
   readonly timeout: Duration;
   /**
-   * The environment contract of the handler (names and values, never secret values).
-   * `NODE_OPTIONS=--enable-source-maps` is always added.
+   * The environment contract of the handler (names and values, never secret values), with
+   * the names its schema reads. `NODE_OPTIONS=--enable-source-maps` is always added.
    * @default {}
    */
-  readonly environment?: Record<string, string>;
+  readonly environment?: FunctionEnvironment<E>;
   /**
    * Who invokes the function. Every Airlock function is invoked synchronously (API Gateway
    * proxy, `RequestResponse` from another function, a Step Functions task); this names the
@@ -72,13 +74,16 @@ export interface AirlockFunctionProps {
  * permission at all (not even the `AWSLambdaBasicExecutionRole` managed policy: the role may write
  * to its own log group and nothing else). Callers add exactly the grants a function needs.
  */
-export class AirlockFunction extends Construct {
+export class AirlockFunction<E extends FunctionEntry = FunctionEntry> extends Construct {
+  /** The handler file: which schema in `lambdas/config/aws.ts` its environment must pass. */
+  public readonly entry: E;
   public readonly function: nodejs.NodejsFunction;
   public readonly role: iam.Role;
   public readonly logGroup: logs.LogGroup;
 
-  constructor(scope: Construct, id: string, props: AirlockFunctionProps) {
+  constructor(scope: Construct, id: string, props: AirlockFunctionProps<E>) {
     super(scope, id);
+    this.entry = props.entry;
 
     this.logGroup = new logs.LogGroup(this, 'Logs', {
       retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
@@ -153,5 +158,10 @@ export class AirlockFunction extends Construct {
           'that no other statement uses Resource "*".',
       });
     }
+  }
+
+  /** Adds one variable to the environment, under a name some function's schema reads. */
+  public addEnvironment(name: AwsEnvName, value: string): void {
+    this.function.addEnvironment(name, value);
   }
 }

@@ -9,7 +9,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
-import { APPROVAL_TABLE } from '../lambdas/adapters/aws/dynamo-approval-store';
+import { APPROVAL_TABLE } from '../lambdas/config/tables';
 import { type AlarmRule, type AlarmThresholds, alarmRules } from '../lambdas/core/alarms';
 import { NAMESPACE } from '../lambdas/core/metrics';
 import { AirlockFunction } from './function-factory';

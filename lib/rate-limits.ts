@@ -2,7 +2,9 @@ import { RemovalPolicy, Validations } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
-import { RATE_LIMIT_TABLE } from '../lambdas/adapters/aws/dynamo-rate-limiter';
+import type { FunctionEnvironment } from '../lambdas/config/aws';
+import { READ_LIMITS, type ReadLimitName } from '../lambdas/config/shared';
+import { RATE_LIMIT_TABLE } from '../lambdas/config/tables';
 import type { LimitsConfig } from './config';
 
 export interface AirlockRateLimitsProps {
@@ -16,8 +18,8 @@ export interface AirlockRateLimitsProps {
 /**
  * The counters of the rate limits (DESIGN §1 step 3): one DynamoDB table shared by every
  * instance of the validation function, read and written by `DynamoRateLimiter`
- * (`lambdas/adapters/aws/dynamo-rate-limiter.ts`, whose {@link RATE_LIMIT_TABLE} is the schema
- * contract: partition key `key`, TTL on `ttl`).
+ * (`lambdas/adapters/aws/dynamo-rate-limiter.ts`); {@link RATE_LIMIT_TABLE}
+ * (`lambdas/config/tables.ts`) is the schema contract between the two.
  *
  * The counters are ephemeral (the longest window is an hour) and the audit log, not this table,
  * records who read what: no point-in-time recovery, and the table goes with the stack.
@@ -62,15 +64,14 @@ export class AirlockRateLimits extends Construct {
   }
 
   /** The environment the validation function needs to enforce the limits. */
-  public validationEnvironment(): Record<string, string> {
-    const { limits } = this;
-    return {
+  public validationEnvironment(): FunctionEnvironment<'lambdas/aws/validation.ts'> {
+    const env: FunctionEnvironment<'lambdas/aws/validation.ts'> = {
       RATE_LIMIT_TABLE_NAME: this.table.tableName,
-      AIRLOCK_READS_PER_MINUTE: String(limits.readsPerMinute),
-      AIRLOCK_READS_PER_HOUR: String(limits.readsPerHour),
-      AIRLOCK_DISTINCT_RECORDS_PER_HOUR: String(limits.distinctRecordsPerHour),
-      AIRLOCK_HUBSPOT_SEARCH_PER_SECOND: String(limits.hubspotSearchPerSecond),
-      AIRLOCK_HUBSPOT_CALLS_PER_TEN_SECONDS: String(limits.hubspotCallsPerTenSeconds),
     };
+    // Each limit under the variable name the function's schema reads it from.
+    for (const name of Object.keys(READ_LIMITS) as ReadLimitName[]) {
+      env[READ_LIMITS[name].env] = String(this.limits[name]);
+    }
+    return env;
   }
 }

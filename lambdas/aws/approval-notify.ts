@@ -1,26 +1,20 @@
 /** The approval state machine's Notify task: posts the approval to Slack and waits. */
 import { LambdaClient } from '@aws-sdk/client-lambda';
-import middy from '@middy/core';
-import * as z from 'zod';
 import { LambdaHubSpot } from '../adapters/aws/lambda-hubspot';
-import { jsonLogger } from '../adapters/json-logger';
+import { lambdaHandler, lambdaLogger } from '../adapters/aws/powertools-logger';
+import { approvalNotifyEnv } from '../config/aws';
 import { companyName, contactName } from '../core/projection';
 import { createNotifyHandler } from './approval-flow-handlers';
 import { loadEnv } from './env';
 import { approvalStore, secretValue, slackApi } from './flow-env';
 
-const env = loadEnv(
-  z.object({
-    APPROVAL_TABLE_NAME: z.string().min(1),
-    SLACK_BOT_TOKEN_SECRET_ARN: z.string().min(1),
-    SLACK_CHANNEL_ID: z.string().min(1),
-    HUBSPOT_CALL_FUNCTION_NAME: z.string().min(1),
-  }),
-);
+const env = loadEnv(approvalNotifyEnv);
 
 const hubspot = new LambdaHubSpot(new LambdaClient({}), env.HUBSPOT_CALL_FUNCTION_NAME);
 
-const run = createNotifyHandler({
+const log = lambdaLogger();
+
+const notify = createNotifyHandler({
   approvals: approvalStore(env.APPROVAL_TABLE_NAME),
   slack: slackApi(secretValue(env.SLACK_BOT_TOKEN_SECRET_ARN, 'Slack bot token')),
   channel: env.SLACK_CHANNEL_ID,
@@ -40,7 +34,24 @@ const run = createNotifyHandler({
     if (!record) return null;
     return target.type === 'contact' ? contactName(record) : companyName(record);
   },
-  log: jsonLogger(),
+  log,
 });
 
-export const handler = middy(run);
+/**
+ * Until Slack is set up (the default deploy leaves the channel empty) the function still
+ * starts, and fails each task with an error that says why: the state machine then records the
+ * approval as failed (writes are not even offered then; see `allowedActions` in lib/).
+ */
+async function slackNotConfigured(): Promise<never> {
+  throw Object.assign(
+    new Error(
+      'Slack is not configured: SLACK_CHANNEL_ID is empty, so the approval cannot be posted. ' +
+        'Set approval.slackChannelId (and the team and approvers) and deploy again.',
+    ),
+    { name: 'Airlock.SlackNotConfigured' },
+  );
+}
+
+const run = env.SLACK_CHANNEL_ID === '' ? slackNotConfigured : notify;
+
+export const handler = lambdaHandler(run, log);

@@ -5,9 +5,9 @@
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import middy from '@middy/core';
-import * as z from 'zod';
 import { DynamoApprovalStore } from '../adapters/aws/dynamo-approval-store';
+import { lambdaHandler, lambdaLogger } from '../adapters/aws/powertools-logger';
+import { approvalsWatchEnv } from '../config/aws';
 import { emfLine } from '../core/metrics';
 import type { Approval } from '../core/ports';
 import { loadEnv } from './env';
@@ -70,12 +70,7 @@ export function createApprovalsWatch(
   };
 }
 
-const env = loadEnv(
-  z.object({
-    APPROVAL_TABLE_NAME: z.string().min(1),
-    AIRLOCK_STAGE: z.string().min(1),
-  }),
-);
+const env = loadEnv(approvalsWatchEnv);
 
 const store = new DynamoApprovalStore(
   DynamoDBDocumentClient.from(
@@ -91,4 +86,4 @@ const run = createApprovalsWatch({
   stage: env.AIRLOCK_STAGE,
 });
 
-export const handler = middy(() => run());
+export const handler = lambdaHandler(() => run(), lambdaLogger());

@@ -3,10 +3,10 @@
  * ended and settled since the last digest, chained to the one before (`digestHours`). A failure
  * is thrown, so the run fails and the function's Errors alarm says so; the next run catches up.
  */
-import middy from '@middy/core';
-import * as z from 'zod';
+import { lambdaHandler, lambdaLogger } from '../adapters/aws/powertools-logger';
 import { auditArchiveClient, S3AuditArchive } from '../adapters/aws/s3-audit-archive';
 import { jsonLogger } from '../adapters/json-logger';
+import { auditDigestEnv } from '../config/aws';
 import { type DigestRunResult, digestHours } from '../core/evidence/digest';
 import type { AuditArchive } from '../core/evidence/types';
 import type { Logger } from '../core/ports';
@@ -44,20 +44,16 @@ export function createAuditDigestRun(deps: AuditDigestDeps): () => Promise<Diges
   };
 }
 
-const env = loadEnv(
-  z.object({
-    AUDIT_BUCKET_NAME: z.string().min(1),
-    AUDIT_PREFIX: z.string().min(1).default('audit/'),
-    DIGEST_PREFIX: z.string().min(1).default('digests/'),
-  }),
-);
+const env = loadEnv(auditDigestEnv);
 
 const run = createAuditDigestRun({
   archive: new S3AuditArchive(auditArchiveClient(), env.AUDIT_BUCKET_NAME),
   now: () => Date.now(),
+  // Its run lines stay JSON lines on stdout, errors included (Powertools would print those on
+  // stderr); the wrapper still gives Lambda's context to the Powertools logger.
   log: jsonLogger(),
   auditPrefix: env.AUDIT_PREFIX,
   digestPrefix: env.DIGEST_PREFIX,
 });
 
-export const handler = middy(() => run());
+export const handler = lambdaHandler(() => run(), lambdaLogger());

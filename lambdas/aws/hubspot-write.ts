@@ -3,26 +3,19 @@
  * token, and only the state machine may invoke it.
  */
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import middy from '@middy/core';
-import * as z from 'zod';
+import { lambdaHandler, lambdaLogger } from '../adapters/aws/powertools-logger';
 import { SecretsTokenProvider } from '../adapters/aws/secrets-token-provider';
 import { HubSpotAdapter } from '../adapters/hubspot/hubspot-adapter';
-import { jsonLogger } from '../adapters/json-logger';
+import { hubspotWriteEnv } from '../config/aws';
+import { REQUEST_DEADLINE_MS } from '../config/shared';
 import { createWriteHandler, FlowError } from './approval-flow-handlers';
-import { controlEnv, loadEnv } from './env';
+import { loadEnv } from './env';
 import { approvalStore, controlSwitch } from './flow-env';
 
-const env = loadEnv(
-  z.object({
-    ...controlEnv,
-    APPROVAL_TABLE_NAME: z.string().min(1),
-    HUBSPOT_WRITE_SECRET_ARN: z.string().min(1),
-    HUBSPOT_BASE_URL: z.url().default('https://api.hubapi.com'),
-    SECRET_TTL_SECONDS: z.coerce.number().int().min(1).max(60).default(60),
-  }),
-);
+const env = loadEnv(hubspotWriteEnv);
 
-const control = controlSwitch(env, jsonLogger());
+const log = lambdaLogger();
+const control = controlSwitch(env, log);
 
 /**
  * The switch as stored now, read uncached: a `contain` stops the next write at once, never
@@ -52,7 +45,7 @@ const run = createWriteHandler({
     basePath: env.HUBSPOT_BASE_URL,
   }),
   clock: { now: () => Date.now() },
-  deadlineMs: 8000,
+  deadlineMs: REQUEST_DEADLINE_MS.default,
 });
 
-export const handler = middy(run);
+export const handler = lambdaHandler(run, log);

@@ -7,27 +7,17 @@
 import { randomUUID } from 'node:crypto';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { SFNClient } from '@aws-sdk/client-sfn';
-import middy from '@middy/core';
-import * as z from 'zod';
+import { lambdaHandler, lambdaLogger } from '../adapters/aws/powertools-logger';
 import { verifyIdentityUrl } from '../adapters/aws/sts-identity';
-import { jsonLogger } from '../adapters/json-logger';
+import { opsEnv } from '../config/aws';
 import { observedS3Audit } from './audit-env';
-import { controlEnv, loadEnv } from './env';
+import { loadEnv } from './env';
 import { approvalStore, controlSwitch } from './flow-env';
 import { createOpsHandler } from './ops-handler';
 
-const env = loadEnv(
-  z.object({
-    ...controlEnv,
-    APPROVAL_TABLE_NAME: z.string().min(1),
-    HUBSPOT_CALL_FUNCTION_NAME: z.string().min(1),
-    AUDIT_BUCKET_NAME: z.string().min(1),
-    AUDIT_PREFIX: z.string().default('audit/'),
-    AIRLOCK_STAGE: z.string().default('dev'),
-  }),
-);
+const env = loadEnv(opsEnv);
 
-const log = jsonLogger();
+const log = lambdaLogger();
 
 const run = createOpsHandler({
   control: controlSwitch(env, log),
@@ -43,4 +33,4 @@ const run = createOpsHandler({
   verifyIdentity: (identity) => verifyIdentityUrl(identity),
 });
 
-export const handler = middy((event: unknown) => run(event));
+export const handler = lambdaHandler((event: unknown) => run(event), log);

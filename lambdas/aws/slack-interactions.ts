@@ -1,36 +1,17 @@
 import { SendTaskSuccessCommand, SFNClient } from '@aws-sdk/client-sfn';
-import middy from '@middy/core';
 import type { APIGatewayProxyEvent } from 'aws-lambda';
-import * as z from 'zod';
+import { lambdaHandler, lambdaLogger } from '../adapters/aws/powertools-logger';
 import { randomIds } from '../adapters/ids';
-import { jsonLogger } from '../adapters/json-logger';
-import { userApproversSetting } from '../core/identity';
+import { slackInteractionsEnv } from '../config/aws';
 import { createSlackInteractionsHandler } from './approval-flow-handlers';
 import { observedS3Audit } from './audit-env';
-import { controlEnv, loadEnv } from './env';
+import { loadEnv } from './env';
 import { approvalStore, controlSwitch, secretValue } from './flow-env';
 
-const env = loadEnv(
-  z.object({
-    ...controlEnv,
-    APPROVAL_TABLE_NAME: z.string().min(1),
-    SLACK_SIGNING_SECRET_ARN: z.string().min(1),
-    SLACK_TEAM_ID: z.string().min(1),
-    SLACK_APPROVER_IDS: z.string().transform((s) =>
-      s
-        .split(',')
-        .map((x) => x.trim())
-        .filter(Boolean),
-    ),
-    AUDIT_BUCKET_NAME: z.string().min(1),
-    AUDIT_PREFIX: z.string().default('audit/'),
-    AIRLOCK_STAGE: z.string().default('dev'),
-    AIRLOCK_USER_APPROVERS: userApproversSetting,
-  }),
-);
+const env = loadEnv(slackInteractionsEnv);
 
 const sfn = new SFNClient({ requestHandler: { connectionTimeout: 1000, requestTimeout: 2000 } });
-const log = jsonLogger();
+const log = lambdaLogger();
 const control = controlSwitch(env, log);
 
 const run = createSlackInteractionsHandler({
@@ -56,4 +37,4 @@ const run = createSlackInteractionsHandler({
   log,
 });
 
-export const handler = middy((event: APIGatewayProxyEvent) => run(event));
+export const handler = lambdaHandler((event: APIGatewayProxyEvent) => run(event), log);

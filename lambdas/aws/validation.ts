@@ -8,58 +8,21 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import middy from '@middy/core';
 import type { APIGatewayProxyEvent } from 'aws-lambda';
-import * as z from 'zod';
 import { DynamoRateLimiter } from '../adapters/aws/dynamo-rate-limiter';
 import { LambdaHubSpot } from '../adapters/aws/lambda-hubspot';
+import { lambdaHandler, lambdaLogger } from '../adapters/aws/powertools-logger';
 import { randomIds } from '../adapters/ids';
-import { jsonLogger } from '../adapters/json-logger';
-import { CATALOG } from '../core/catalog';
+import { validationEnv } from '../config/aws';
+import { readLimitsOf } from '../config/shared';
 import { observedS3Audit } from './audit-env';
-import { controlEnv, loadEnv } from './env';
+import { loadEnv } from './env';
 import { approvalStore, controlSwitch } from './flow-env';
 import { createValidationHandler } from './validation-handler';
 
-const names = CATALOG.map((a) => a.name) as [string, ...string[]];
+const env = loadEnv(validationEnv);
 
-const env = loadEnv(
-  z.object({
-    HUBSPOT_CALL_FUNCTION_NAME: z.string().min(1),
-    AUDIT_BUCKET_NAME: z.string().min(1),
-    AUDIT_PREFIX: z.string().default('audit/'),
-    AIRLOCK_PROMPT_POLICY: z.enum(['block', 'flag']).default('block'),
-    AIRLOCK_REQUEST_DEADLINE_MS: z.coerce.number().int().min(100).max(12_000).default(8000),
-    APPROVAL_TABLE_NAME: z.string().min(1),
-    STATE_MACHINE_ARN: z.string().min(1),
-    AIRLOCK_APPROVAL_TTL_SECONDS: z.coerce.number().int().min(60).max(604_800).default(3600),
-    AIRLOCK_REQUIRED_APPROVALS: z
-      .string()
-      .default('{}')
-      .transform((s) => JSON.parse(s) as unknown)
-      .pipe(z.record(z.string(), z.number().int().min(1).max(5))),
-    AIRLOCK_ALLOWED_ACTIONS: z
-      .string()
-      .default('search_contact,search_company,get_last_email_interaction,create_note')
-      .transform((s) =>
-        s
-          .split(',')
-          .map((x) => x.trim())
-          .filter(Boolean),
-      )
-      .pipe(z.array(z.enum(names))),
-    ...controlEnv,
-    AIRLOCK_STAGE: z.string().default('dev'),
-    RATE_LIMIT_TABLE_NAME: z.string().min(1),
-    AIRLOCK_READS_PER_MINUTE: z.coerce.number().int().min(1).default(30),
-    AIRLOCK_READS_PER_HOUR: z.coerce.number().int().min(1).default(300),
-    AIRLOCK_DISTINCT_RECORDS_PER_HOUR: z.coerce.number().int().min(1).default(200),
-    AIRLOCK_HUBSPOT_SEARCH_PER_SECOND: z.coerce.number().int().min(1).default(4),
-    AIRLOCK_HUBSPOT_CALLS_PER_TEN_SECONDS: z.coerce.number().int().min(1).default(90),
-  }),
-);
-
-const log = jsonLogger();
+const log = lambdaLogger();
 const approvals = approvalStore(env.APPROVAL_TABLE_NAME);
 const sfn = new SFNClient({ requestHandler: { connectionTimeout: 1000, requestTimeout: 3000 } });
 
@@ -109,14 +72,8 @@ const run = createValidationHandler({
     requestDeadlineMs: env.AIRLOCK_REQUEST_DEADLINE_MS,
     approvalTtlMs: env.AIRLOCK_APPROVAL_TTL_SECONDS * 1000,
     requiredApprovals: env.AIRLOCK_REQUIRED_APPROVALS,
-    limits: {
-      readsPerMinute: env.AIRLOCK_READS_PER_MINUTE,
-      readsPerHour: env.AIRLOCK_READS_PER_HOUR,
-      distinctRecordsPerHour: env.AIRLOCK_DISTINCT_RECORDS_PER_HOUR,
-      hubspotSearchPerSecond: env.AIRLOCK_HUBSPOT_SEARCH_PER_SECOND,
-      hubspotCallsPerTenSeconds: env.AIRLOCK_HUBSPOT_CALLS_PER_TEN_SECONDS,
-    },
+    limits: readLimitsOf(env),
   },
 });
 
-export const handler = middy((event: APIGatewayProxyEvent) => run(event));
+export const handler = lambdaHandler((event: APIGatewayProxyEvent) => run(event), log);

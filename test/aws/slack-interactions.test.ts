@@ -14,8 +14,15 @@ import type { AuditRecord } from '../../lambdas/core/audit';
 import { actionHash } from '../../lambdas/core/hash';
 import type { Approval } from '../../lambdas/core/ports';
 import { type DynaliteApprovals, startDynaliteApprovals } from '../helpers/dynalite';
+import { TEST_EPOCH } from '../helpers/time';
 
 const SECRET = 'slack-signing-secret-for-tests';
+/**
+ * The one instant of this file: the handlers' clock, the signatures' timestamps and the
+ * approvals' times are all taken from it, so a signature 302 s off stays 302 s off (Slack's
+ * tolerance is 300 s) however long a test takes.
+ */
+const NOW = TEST_EPOCH;
 const TEAM = 'T0TEAM';
 const action = {
   action: 'create_note' as const,
@@ -33,8 +40,8 @@ function approval(id: string, overrides: Partial<Approval> = {}): Approval {
     agent_prompt: 'log the renewal',
     requested_by: 'arn:aws:sts::1:assumed-role/agent/x',
     status: 'pending_approval',
-    created_at: new Date().toISOString(),
-    expires_at: new Date(Date.now() + 3600_000).toISOString(),
+    created_at: new Date(NOW).toISOString(),
+    expires_at: new Date(NOW + 3600_000).toISOString(),
     approvals: [],
     version: 0,
     ...overrides,
@@ -61,8 +68,8 @@ function signed(
   body: string,
   options: { skewMs?: number; secret?: string; version?: string; tamper?: boolean } = {},
 ) {
-  // The timestamp is taken when the request is signed, with the skew asked for.
-  const ts = String(Math.floor((Date.now() + (options.skewMs ?? 0)) / 1000));
+  // The timestamp is the file's instant, with the skew asked for.
+  const ts = String(Math.floor((NOW + (options.skewMs ?? 0)) / 1000));
   const mac = createHmac('sha256', options.secret ?? SECRET)
     .update(`v0:${ts}:${body}`)
     .digest('hex');
@@ -110,7 +117,7 @@ describe('POST /slack/interactions', () => {
         decisions.push({ token, output });
       },
       respond: async (_url, text) => void told.push(text),
-      clock: { now: () => Date.now() },
+      clock: { now: () => NOW },
       ids: randomIds,
       log: jsonLogger(() => undefined),
     });
@@ -269,7 +276,7 @@ describe('POST /slack/interactions', () => {
   });
 
   it('refuses an expired approval', async () => {
-    await pending('apr_expired', { expires_at: new Date(Date.now() - 1000).toISOString() });
+    await pending('apr_expired', { expires_at: new Date(NOW - 1000).toISOString() });
     await send(signed(click('apr_expired', 'U0ANNA')));
     expect(decisions).toEqual([]);
     expect(records[0]).toMatchObject({ outcome: 'rejected', reason: 'approval_expired' });
@@ -313,7 +320,7 @@ describe('POST /slack/interactions after the signing secret was rotated', () => 
       sendDecision: async (token) => void decisions.push(token),
       respond: async () => undefined,
       // The handler's clock runs `offsetMs` ahead; requests are signed at the same time.
-      clock: { now: () => Date.now() + offsetMs },
+      clock: { now: () => NOW + offsetMs },
       ids: randomIds,
       log: jsonLogger(() => undefined),
     });

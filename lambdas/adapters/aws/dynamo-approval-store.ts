@@ -8,6 +8,7 @@ import {
   type TransactWriteCommandInput,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
+import { APPROVAL_TABLE } from '../../config/tables';
 import {
   type Approval,
   type ApprovalStatus,
@@ -17,18 +18,11 @@ import {
 } from '../../core/ports';
 
 /**
- * The approvals table, as the CDK construct creates it. Items are the {@link Approval} fields
- * as attributes (`action` as a map), plus `ttl`. Both indexes must project ALL attributes
- * (CDK's default): `listByStatus` reads whole approvals from `by_status`.
+ * The approvals table's key schema lives with the other tables' ({@link APPROVAL_TABLE}, in
+ * `lambdas/config/tables.ts`, which the CDK construct also reads). Items are the
+ * {@link Approval} fields as attributes (`action` as a map), plus `ttl`.
  */
-export const APPROVAL_TABLE = {
-  partitionKey: 'approval_id',
-  /** Partition key `request_id`. */
-  byRequestIndex: 'by_request',
-  /** Partition key `status`, sort key `created_at`. */
-  byStatusIndex: 'by_status',
-  ttlAttribute: 'ttl',
-} as const;
+export { APPROVAL_TABLE };
 
 /**
  * The counters behind the caps on pending approvals: items of the approvals table under keys of

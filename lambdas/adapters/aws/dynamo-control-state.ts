@@ -1,16 +1,12 @@
 import { type DynamoDBDocumentClient, GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { CONTROL_TABLE } from '../../config/tables';
 import type { ControlChange, ControlSnapshot, ControlSwitch, Logger } from '../../core/ports';
 
 /**
- * The control table, as the CDK construct creates it (`lib/control.ts`; a test holds the two
- * together): partition key `pk`, one item `pk = 'control'` with `contained`, `read_only`,
- * `changed_at`, `changed_by`, `reason`.
+ * The control table's key schema ({@link CONTROL_TABLE}) lives in `lambdas/config/tables.ts`,
+ * which the CDK construct (`lib/control.ts`) also reads.
  */
-export const CONTROL_TABLE = {
-  partitionKey: 'pk',
-  /** The key of the one item. */
-  itemKey: 'control',
-} as const;
+export { CONTROL_TABLE };
 
 /** How long a cached read is used. With the read's own latency, a change shows within 10 s. */
 export const CONTROL_MAX_AGE_MS = 5000;

@@ -1,4 +1,5 @@
 import { type DynamoDBDocumentClient, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { RATE_LIMIT_TABLE } from '../../config/tables';
 import {
   checkDistinct,
   checkTake,
@@ -9,8 +10,9 @@ import {
 import type { LimitWindow, RateLimiter } from '../../core/ports';
 
 /**
- * The rate-limit table, as the CDK construct must create it: partition key `key` (string), no
- * sort key, TimeToLive on `ttl` (epoch seconds). Items:
+ * The rate-limit table ({@link RATE_LIMIT_TABLE}, in `lambdas/config/tables.ts`, which the CDK
+ * construct also reads): partition key `key` (string), no sort key, TimeToLive on `ttl` (epoch
+ * seconds). Items:
  *
  * - `<key>#<window name>#<window index>`: `count` (units taken in that window), `ttl`;
  * - `<key>#distinct#<window index>`: `count` (distinct ids seen in that window), `ttl`;
@@ -20,7 +22,7 @@ import type { LimitWindow, RateLimiter } from '../../core/ports';
  * `ttl` is the end of the window plus {@link RATE_LIMIT_TTL_GRACE_SECONDS}: DynamoDB deletes
  * expired items within days, not on time, but an ended window's items are never read again.
  */
-export const RATE_LIMIT_TABLE = { partitionKey: 'key', ttlAttribute: 'ttl' } as const;
+export { RATE_LIMIT_TABLE };
 
 /** How long after its window ends an item is kept (before TTL deletes it, eventually). */
 export const RATE_LIMIT_TTL_GRACE_SECONDS = 3600;

@@ -8,6 +8,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import type * as Codegen from '@hubspot/api-client/lib/codegen/crm/contacts';
+import { HUBSPOT_API } from '../../config/shared';
 import { AirlockError } from '../../core/errors';
 import type {
   CallContext,
@@ -19,7 +20,8 @@ import type {
   TokenProvider,
 } from '../../core/ports';
 
-export const HUBSPOT_API = 'https://api.hubapi.com';
+/** HubSpot's API, the default base path (stated once, in `lambdas/config/shared.ts`). */
+export { HUBSPOT_API };
 
 /**
  * Each CRM module of the client is loaded on first use, not at start: a cold start pays only
@@ -48,7 +50,7 @@ const NOTE_ASSOCIATION = { contact: 202, company: 190 } as const;
 
 export interface HubSpotAdapterOptions {
   tokens: TokenProvider;
-  /** @default https://api.hubapi.com */
+  /** @default {@link HUBSPOT_API} */
   basePath?: string;
   /** Retries after a 5xx or a network error, for reads. @default 3 */
   maxRetries?: number;

@@ -6,6 +6,7 @@
 import { InvokeCommand } from '@aws-sdk/client-lambda';
 import * as z from 'zod';
 import type { ProbeInvocation, ProbeResult } from '../../adapters/aws/hubspot-call-protocol';
+import { REQUEST_DEADLINE_MS } from '../../config/shared';
 import { AirlockError, ERROR_STATUS, type ErrorCode } from '../../core/errors';
 import type { CommandMeta, Operator } from '../../core/operator';
 import type { OpsDeps } from './deps';
@@ -36,7 +37,10 @@ export function probeReadToken(
   stored: Operator,
 ): (meta: CommandMeta) => Promise<ProbeResult> {
   return async (meta) => {
-    const invocation: ProbeInvocation = { op: 'probe', deadline: deps.clock.now() + 8000 };
+    const invocation: ProbeInvocation = {
+      op: 'probe',
+      deadline: deps.clock.now() + REQUEST_DEADLINE_MS.default,
+    };
     const out = await deps.lambda.send(
       new InvokeCommand({
         FunctionName: deps.hubspotCallFunctionName,

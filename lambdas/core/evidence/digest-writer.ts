@@ -32,9 +32,9 @@ export interface DigestRunResult {
 export interface DigestHoursOptions {
   /** Epoch milliseconds of the run. */
   now: number;
-  /** @default 'audit/' */
+  /** @default {@link DEFAULT_AUDIT_PREFIX} */
   auditPrefix?: string;
-  /** @default 'digests/' */
+  /** @default {@link DEFAULT_DIGEST_PREFIX} */
   digestPrefix?: string;
   /**
    * An hour is digested only once it ended this long ago, so late records of the hour land first.

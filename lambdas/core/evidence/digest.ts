@@ -50,9 +50,9 @@ export interface VerifyArchiveWindow {
   now: number;
   /** How long after its end an hour's digest is due. @default {@link DIGEST_DUE_MS} */
   settleMs?: number;
-  /** @default 'audit/' */
+  /** @default {@link DEFAULT_AUDIT_PREFIX} */
   auditPrefix?: string;
-  /** @default 'digests/' */
+  /** @default {@link DEFAULT_DIGEST_PREFIX} */
   digestPrefix?: string;
 }
 

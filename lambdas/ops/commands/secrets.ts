@@ -3,6 +3,7 @@
  * `airlock emulator-token` (local demo only: a new emulator token, to pipe into rotate).
  * A secret is read from standard input only and never printed to a terminal.
  */
+import { HUBSPOT_API } from '../../config/shared';
 import { type Command, UsageError } from '../command';
 import { type RotateWhich, type RotationResult, rotationText } from '../rotate';
 import { readSecretLine } from '../secret-input';
@@ -28,7 +29,7 @@ export const rotate: Command = async ({ values, io, print, target }) => {
   if ('local' in t) {
     result = await t.local.rotate(which as 'read' | 'write', token);
   } else {
-    result = await t.aws.rotate(which, token, values['hubspot-url'] ?? 'https://api.hubapi.com');
+    result = await t.aws.rotate(which, token, values['hubspot-url'] ?? HUBSPOT_API);
   }
   print(rotationText(result), result);
   return result.ok ? 0 : 1;
