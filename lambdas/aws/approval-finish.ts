@@ -3,7 +3,8 @@ import { approvalFinishEnv } from '../config/aws';
 import { createFinishHandler } from './approval-flow-handlers';
 import { observedS3Audit } from './audit-env';
 import { loadEnv } from './env';
-import { approvalStore, secretValue, slackApi } from './flow-env';
+import { approvalStore } from './flow-env';
+import { secretValue, slackApi } from './slack-env';
 
 const env = loadEnv(approvalFinishEnv);
 

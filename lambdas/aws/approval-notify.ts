@@ -6,7 +6,8 @@ import { approvalNotifyEnv } from '../config/aws';
 import { companyName, contactName } from '../core/projection';
 import { createNotifyHandler } from './approval-flow-handlers';
 import { loadEnv } from './env';
-import { approvalStore, secretValue, slackApi } from './flow-env';
+import { approvalStore } from './flow-env';
+import { secretValue, slackApi } from './slack-env';
 
 const env = loadEnv(approvalNotifyEnv);
 

@@ -6,7 +6,8 @@ import { slackInteractionsEnv } from '../config/aws';
 import { createSlackInteractionsHandler } from './approval-flow-handlers';
 import { observedS3Audit } from './audit-env';
 import { loadEnv } from './env';
-import { approvalStore, controlSwitch, secretValue } from './flow-env';
+import { approvalStore, controlSwitch } from './flow-env';
+import { secretValue } from './slack-env';
 
 const env = loadEnv(slackInteractionsEnv);
 

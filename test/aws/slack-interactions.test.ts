@@ -9,7 +9,7 @@ import {
   createSlackInteractionsHandler,
   SIGNING_SECRET_REFRESH_MS,
 } from '../../lambdas/aws/approval-flow-handlers';
-import { secretValue } from '../../lambdas/aws/flow-env';
+import { secretValue } from '../../lambdas/aws/slack-env';
 import type { AuditRecord } from '../../lambdas/core/audit';
 import { actionHash } from '../../lambdas/core/hash';
 import type { Approval } from '../../lambdas/core/ports';
