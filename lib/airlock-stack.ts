@@ -4,7 +4,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import { SECRET_TTL_SECONDS } from '../lambdas/config/aws';
 import { DEFAULT_PROMPT_POLICY, HUBSPOT_API, REQUEST_DEADLINE_MS } from '../lambdas/config/shared';
-import { actionNames, isWriteAction } from '../lambdas/core/catalog';
+import { actionNames, enabledActions } from '../lambdas/core/catalog';
 import { AirlockApi } from './api';
 import { AirlockApprovalFlow, controlEnvironment, denySecretToOthers } from './approval-flow';
 import { AUDIT_PREFIX, AuditBucket } from './audit-bucket';
@@ -28,7 +28,7 @@ export function allowedActions(approval: AirlockConfig['approval']): string[] {
     approval.slackChannelId !== '' &&
     approval.slackTeamId !== '' &&
     approval.approverSlackIds.length > 0;
-  return slackReady ? [...ALLOWED_ACTIONS] : ALLOWED_ACTIONS.filter((a) => !isWriteAction(a));
+  return enabledActions(slackReady);
 }
 
 export interface AirlockStackProps extends StackProps {

@@ -92,7 +92,7 @@ export interface AirlockApprovalFlowProps {
 }
 
 /**
- * Human approval of writes on AWS (DESIGN §1, §5.2, §5.6): a Standard Step Functions state
+ * Human approval of writes on AWS (docs/ARCHITECTURE.md, "The approval lifecycle"): a Standard Step Functions state
  * machine that posts each pending write to Slack, waits for an approver's click (a task token
  * with the approval TTL as timeout), then runs the write with the write token, once, bound to
  * the action hash it was started with.

@@ -34,7 +34,7 @@ export interface AuditBucketProps {
 }
 
 /**
- * The audit log on AWS: one object per audit record in a bucket nobody can rewrite (DESIGN §4).
+ * The audit log on AWS: one object per audit record in a bucket nobody can rewrite (docs/ARCHITECTURE.md, "Evidence").
  *
  * - Object Lock with a default retention (COMPLIANCE in production): a locked version cannot be
  *   deleted or overwritten by anyone until it expires, whatever IAM says.

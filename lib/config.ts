@@ -80,7 +80,7 @@ export interface ApprovalConfig {
 }
 
 /**
- * The per-user and per-account limits the validation function enforces (DESIGN §1 step 3),
+ * The per-user and per-account limits the validation function enforces (docs/ARCHITECTURE.md, "Data flow"),
  * counted in the rate-limit table shared by all its instances. A request over a limit gets 429
  * with `Retry-After` and an audit record; HubSpot's own limits are kept below theirs so the
  * gateway, not HubSpot, decides what is refused.

@@ -67,7 +67,7 @@ export interface OperatorPolicyProps {
 }
 
 /**
- * The kill switch and read-only mode at run time (DESIGN §5.7), and the ops function the
+ * The kill switch and read-only mode at run time (docs/ARCHITECTURE.md, "Security invariants"), and the ops function the
  * operator's CLI invokes.
  *
  * - The control table holds one item (`pk = 'control'`). On demand, point-in-time recoverable,

@@ -17,7 +17,7 @@ const ROTATION_REASON =
   "the gateway's `rotate` command (which overwrites the secret value).";
 
 /**
- * The two HubSpot tokens, each in its own secret (DESIGN §5.6):
+ * The two HubSpot tokens, each in its own secret (docs/ARCHITECTURE.md, "Security invariants"):
  *
  * - `readToken`: a token with read scopes only; the HubSpot-call function reads it.
  * - `writeToken`: the note-writing token (`crm.objects.contacts.write`, which can also delete

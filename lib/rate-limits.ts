@@ -16,7 +16,7 @@ export interface AirlockRateLimitsProps {
 }
 
 /**
- * The counters of the rate limits (DESIGN §1 step 3): one DynamoDB table shared by every
+ * The counters of the rate limits (docs/ARCHITECTURE.md, "Data flow"): one DynamoDB table shared by every
  * instance of the validation function, read and written by `DynamoRateLimiter`
  * (`lambdas/adapters/aws/dynamo-rate-limiter.ts`); {@link RATE_LIMIT_TABLE}
  * (`lambdas/config/tables.ts`) is the schema contract between the two.

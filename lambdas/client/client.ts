@@ -1,6 +1,6 @@
 /**
  * The typed client for agent backends: one call per route of the gateway's `/v1` contract
- * (DESIGN §3), signed with SigV4 for the deployed API or with the bearer key for local mode.
+ * (docs/ARCHITECTURE.md, "The HTTP contract"), signed with SigV4 for the deployed API or with the bearer key for local mode.
  * Every refusal becomes an {@link AirlockApiError} carrying the gateway's error code.
  */
 import { defaultProvider } from '@aws-sdk/credential-provider-node';
@@ -77,7 +77,7 @@ export type ClientErrorCode =
   /** The gateway's tool definitions are not the pinned ones. */
   | 'catalog_mismatch';
 
-/** A refusal by the gateway (its code from DESIGN §3), or a client-side failure. */
+/** A refusal by the gateway (its code: docs/ARCHITECTURE.md, "The HTTP contract"), or a client-side failure. */
 export class AirlockApiError extends Error {
   constructor(
     readonly code: ErrorCode | ClientErrorCode,

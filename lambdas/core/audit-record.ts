@@ -2,7 +2,7 @@ import { reasonOf } from './approvals';
 import { type AuditApproval, type AuditRecord, lastCall } from './audit';
 import { clampDepth } from './bounded';
 import { catalogHash } from './catalog';
-import type { Approval, AuditSink, Clock } from './ports';
+import type { Approval } from './ports';
 import { CREDENTIAL_RULE, REDACTED, redactSecrets, valueHoldsSecret } from './redact';
 
 /**
@@ -62,30 +62,6 @@ export function buildAuditRecord(
   return valueHoldsSecret(sent, secrets)
     ? { ...redacted, user_id: REDACTED, agent_prompt: REDACTED, structured_action: REDACTED }
     : redacted;
-}
-
-/** A sink with the builder in front: what every path appends through. */
-export class AuditTrail {
-  constructor(
-    private readonly deps: {
-      sink: AuditSink;
-      clock: Clock;
-      /** The secrets this deployment holds; redacted from every record. */
-      secrets?: () => readonly string[];
-    },
-  ) {}
-
-  /** Builds the record and resolves once the sink has stored it; the sink's failure is thrown. */
-  async write(origin: RecordOrigin, fields: RecordFields): Promise<AuditRecord> {
-    const record = buildAuditRecord(
-      origin,
-      fields,
-      this.deps.clock.now(),
-      this.deps.secrets?.() ?? [],
-    );
-    await this.deps.sink.append(record);
-    return record;
-  }
 }
 
 /** The approval, as its records name it. */

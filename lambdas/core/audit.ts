@@ -9,7 +9,7 @@ export interface HubSpotCall {
 }
 
 /**
- * The audit record (DESIGN §4). The first six fields keep the names from the security
+ * The audit record (docs/ARCHITECTURE.md, "The audit record"). The first six fields keep the names from the security
  * guidance; the rest say what happened and why.
  */
 export const AUDIT_OUTCOMES = [

@@ -7,7 +7,7 @@ import { AGENT_ROUTES, listRoutes } from './routes';
  * core, so that both deployments refuse the same bodies with the same errors.
  */
 
-/** The largest request body accepted, in bytes (DESIGN §3: 413 above it). */
+/** The largest request body accepted, in bytes (413 above it; docs/ARCHITECTURE.md, "The HTTP contract"). */
 export const MAX_BODY_BYTES = 64 * 1024;
 
 /** 415 unless the content type is JSON (any charset parameter is accepted). */

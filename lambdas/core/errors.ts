@@ -1,5 +1,5 @@
 /**
- * The one error vocabulary of the gateway (DESIGN §3) and the one place that maps it to HTTP.
+ * The one error vocabulary of the gateway (docs/ARCHITECTURE.md, "The HTTP contract") and the one place that maps it to HTTP.
  * Every refusal, local or on AWS, is an {@link AirlockError} with one of these codes.
  */
 export const ERROR_STATUS = {

@@ -198,7 +198,7 @@ export class Gateway {
     };
     let reason = err;
     if (caller && meta.route?.includes(' /v1/') && (await this.deps.control.read()).contained) {
-      // The kill switch answers every /v1 call, however malformed (DESIGN §5.7).
+      // The kill switch answers every /v1 call, however malformed (docs/ARCHITECTURE.md, "Security invariants").
       reason = containedError();
     }
     return this.refuse(meta, reason, { ...fields, caller: caller?.id ?? null });
@@ -268,7 +268,7 @@ export class Gateway {
           fields = { ...fields, record_count: recordCount };
           throw containedError(CONTAINED_IN_FLIGHT);
         }
-        // The data leaves only after its audit record is durably written (DESIGN §5.3).
+        // The data leaves only after its audit record is durably written (docs/ARCHITECTURE.md, "The audit record").
         await this.audit(meta, {
           ...fields,
           outcome: 'completed',
@@ -545,7 +545,7 @@ export class Gateway {
 
   /**
    * `POST /approvals/{id}/approve|deny`. The approval is bound to the exact action by its hash,
-   * decided once, before its expiry, by an approver who is not the requester (DESIGN §5.2).
+   * decided once, before its expiry, by an approver who is not the requester (docs/ARCHITECTURE.md, "The approval lifecycle").
    * An approved write runs at once and exactly once.
    */
   async decide(

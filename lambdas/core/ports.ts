@@ -5,7 +5,7 @@ import type { ValidatedAction } from './catalog';
 export type { HubSpotCall } from './audit';
 
 /**
- * The ports the core needs (DESIGN §6). Adapters implement them: local ones for `npm start`,
+ * The ports the core needs (docs/ARCHITECTURE.md, "Ports and adapters"). Adapters implement them: local ones for `npm start`,
  * AWS ones for the Lambda functions. The core imports nothing from AWS or HTTP.
  */
 
@@ -18,7 +18,7 @@ export interface SearchFilter {
   values?: string[];
 }
 
-/** A HubSpot CRM search request, as the core builds it (DESIGN §2). */
+/** A HubSpot CRM search request, as the core builds it (docs/ARCHITECTURE.md, "Ports and adapters"). */
 export interface SearchRequest {
   filterGroups: { filters: SearchFilter[] }[];
   properties: string[];
@@ -73,7 +73,7 @@ export interface AuditSink {
   append(record: AuditRecord): Promise<void>;
 }
 
-/** Kill switch and read-only mode (DESIGN §5.7). */
+/** Kill switch and read-only mode (docs/ARCHITECTURE.md, "Security invariants"). */
 export interface ControlState {
   /** The switch, possibly cached (local: 250 ms, AWS: 5 s); never throws (fails closed). */
   read(): Promise<{ contained: boolean; readOnly: boolean }>;
@@ -258,7 +258,7 @@ export interface LimitWindow {
 }
 
 /**
- * Counters for the enforced limits (DESIGN §1 step 3). Shared on AWS (DynamoDB), in memory
+ * Counters for the enforced limits (docs/ARCHITECTURE.md, "Data flow"). Shared on AWS (DynamoDB), in memory
  * locally. Any failure of the store is thrown, and the gateway then refuses (fails closed).
  */
 export interface RateLimiter {

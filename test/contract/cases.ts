@@ -4,7 +4,7 @@ import type { Emulator } from '../../lambdas/emulator/server';
 import { FAKE_HUBSPOT_TOKEN } from '../helpers/fake-credentials';
 
 /**
- * The HTTP contract (DESIGN §3), as cases that run against both deployments: the local server
+ * The HTTP contract (docs/ARCHITECTURE.md, "The HTTP contract"), as cases that run against both deployments: the local server
  * and the Lambda handlers. Both must answer every case the same way.
  */
 export interface Deployment {

@@ -27,7 +27,6 @@ import {
   toolAnnotations,
   toolsHash,
 } from '../../lambdas/core/catalog';
-import { AirlockError } from '../../lambdas/core/errors';
 import type { CallContext, HubSpotPort } from '../../lambdas/core/ports';
 import { keepReturns } from '../../lambdas/core/projection';
 import {
@@ -41,6 +40,7 @@ import {
 import { screenStrings, validateAction } from '../../lambdas/core/validate';
 import { type Emulator, startEmulator } from '../../lambdas/emulator/server';
 import { mcpTools } from '../../lambdas/mcp/server';
+import { codeOf } from '../helpers/error-code';
 import { block, cells } from '../helpers/readme';
 
 /** A read no gateway has: companies by exact web domain, with a scope no real action needs. */
@@ -115,16 +115,6 @@ const REGISTRY: ReadRegistry = {
     archive_company: lookupHandler,
   },
 };
-
-function codeOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof AirlockError) return err.code;
-    throw err;
-  }
-  return 'no error';
-}
 
 describe('a copy of the catalog with a read and a write added', () => {
   it('validates their parameters: accepts, refuses, and applies the guards of their kind', () => {

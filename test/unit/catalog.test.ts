@@ -3,16 +3,7 @@ import { AirlockError } from '../../lambdas/core/errors';
 import { actionHash } from '../../lambdas/core/hash';
 import { validateAction } from '../../lambdas/core/validate';
 import { DEMO } from '../../lambdas/emulator/seed';
-
-function codeOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof AirlockError) return err.code;
-    throw err;
-  }
-  return 'no error';
-}
+import { codeOf } from '../helpers/error-code';
 
 describe('the action catalog', () => {
   it('declares the four actions of the design, one read/write kind and scopes each', () => {

@@ -12,7 +12,7 @@ import type { HubSpotCallResult, SearchInvocation } from './hubspot-call-protoco
 
 /**
  * HubSpot as the validation function sees it: a synchronous invocation of the HubSpot-call
- * function, which alone can read the HubSpot token. It has no write path (DESIGN §5.6).
+ * function, which alone can read the HubSpot token. It has no write path (docs/ARCHITECTURE.md, "Security invariants").
  */
 export class LambdaHubSpot implements HubSpotPort {
   constructor(

@@ -45,7 +45,7 @@ function codegen(name: keyof typeof MODULES): typeof Codegen {
   return mod;
 }
 
-/** HubSpot's association type ids for a note (DESIGN §2). */
+/** HubSpot's association type ids for a note (docs/ARCHITECTURE.md, "Ports and adapters"). */
 const NOTE_ASSOCIATION = { contact: 202, company: 190 } as const;
 
 export interface HubSpotAdapterOptions {

@@ -5,7 +5,7 @@ import { canonicalJson, sha256Hex } from '../../core/hash';
 import type { AuditSink } from '../../core/ports';
 
 /**
- * The local audit log (DESIGN §4): JSON lines under `<dir>`, one file per UTC day, never
+ * The local audit log (docs/ARCHITECTURE.md, "Evidence"): JSON lines under `<dir>`, one file per UTC day, never
  * rewritten in place. Each line is the record plus `seq`, `prev_hash` and `hash`, where
  * `hash = SHA-256(prev_hash + "\n" + canonical JSON of the record and its seq)`, so that any
  * altered, inserted or removed line breaks the chain. `HEAD` names the last record, so that
