@@ -1,6 +1,6 @@
 /**
- * The catalog's numeric limits, in a module of their own: the HubSpot-call function checks
- * them without loading the catalog (and the JSON-schema code behind the tool definitions).
+ * The catalog's numeric limits, in a module of their own: the HubSpot-call function's protocol
+ * check (`adapters/aws/hubspot-call-protocol.ts`) reads them without the catalog.
  */
 
 /** The most records one read may return; a larger `limit` is a bulk request (422). */
